@@ -38,6 +38,31 @@ type Caller struct {
 	Role string
 }
 
+// Roles in an organization.
+const (
+	RoleOwner  = "owner"
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// ValidRole reports whether role is one of the organization roles.
+func ValidRole(role string) bool {
+	return role == RoleOwner || role == RoleAdmin || role == RoleMember
+}
+
+// Personal reports whether the caller acts in their personal workspace.
+func (c *Caller) Personal() bool { return c.WorkspaceID == c.UserID }
+
+// CanManage reports whether the caller may manage the workspace's keys,
+// webhooks and billing: always in the personal workspace, and as an owner
+// or admin of an organization. An API key never manages anything.
+func (c *Caller) CanManage() bool {
+	if c.Kind != KindSession {
+		return false
+	}
+	return c.Personal() || c.Role == RoleOwner || c.Role == RoleAdmin
+}
+
 type contextKey struct{}
 
 // WithCaller returns a context that carries c.
