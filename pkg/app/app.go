@@ -1,0 +1,85 @@
+// Package app wires SignSecure together: it builds the services from a
+// configuration and AWS clients, and holds the route table, which is the
+// single source of truth for the API's routes and their Lambda functions.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/signsecure/signsecure/pkg/accounts"
+	"github.com/signsecure/signsecure/pkg/httpapi"
+	"github.com/signsecure/signsecure/pkg/store"
+)
+
+// Deps are the clients and hooks the app is built from.
+type Deps struct {
+	// DynamoDB is the DynamoDB client.
+	DynamoDB store.DynamoDB
+	// Logger receives the request logs.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// App holds the services of one SignSecure deployment.
+type App struct {
+	Store    *store.Store
+	Accounts *accounts.Service
+	Logger   *slog.Logger
+}
+
+// New builds the services.
+func New(cfg Config, deps Deps) (*App, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	st, err := store.New(deps.DynamoDB, cfg.TableName, cfg.CursorKey)
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
+	acc, err := accounts.NewService(st, cfg.Accounts, deps.Now, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
+	return &App{Store: st, Accounts: acc, Logger: deps.Logger}, nil
+}
+
+// Routes returns the route table. Each route becomes one Lambda function
+// named after the route; template.yaml is checked against this table.
+func (a *App) Routes() []httpapi.Route {
+	acc := accounts.Handlers{Service: a.Accounts}
+	session := acc.RequireSession
+
+	return []httpapi.Route{
+		{Name: "auth-signup", Method: http.MethodPost, Path: "/v1/auth/signup", Handler: httpapi.HandlerFunc(acc.Signup)},
+		{Name: "auth-login", Method: http.MethodPost, Path: "/v1/auth/login", Handler: httpapi.HandlerFunc(acc.Login)},
+		{Name: "auth-logout", Method: http.MethodPost, Path: "/v1/auth/logout", Handler: session(httpapi.HandlerFunc(acc.Logout))},
+		{Name: "me-get", Method: http.MethodGet, Path: "/v1/me", Handler: session(httpapi.HandlerFunc(acc.GetMe))},
+		{Name: "me-update", Method: http.MethodPatch, Path: "/v1/me", Handler: session(httpapi.HandlerFunc(acc.UpdateMe))},
+		{Name: "me-password", Method: http.MethodPost, Path: "/v1/me/password", Handler: session(httpapi.HandlerFunc(acc.ChangePassword))},
+		{Name: "me-sessions-list", Method: http.MethodGet, Path: "/v1/me/sessions", Handler: session(httpapi.HandlerFunc(acc.ListSessions))},
+		{Name: "me-sessions-revoke", Method: http.MethodDelete, Path: "/v1/me/sessions/{id}", Handler: session(httpapi.HandlerFunc(acc.RevokeSession))},
+	}
+}
+
+// Handler returns the routes behind the shared middleware.
+func (a *App) Handler(routes []httpapi.Route, upstream httpapi.RequestIDFunc) (http.Handler, error) {
+	mux, err := httpapi.NewMux(routes)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.Wrap(mux, a.Logger, upstream), nil
+}
+
+// Route returns the route with the name.
+func (a *App) Route(name string) (httpapi.Route, bool) {
+	for _, rt := range a.Routes() {
+		if rt.Name == name {
+			return rt, true
+		}
+	}
+	return httpapi.Route{}, false
+}

@@ -1,0 +1,51 @@
+package app
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/signsecure/signsecure/pkg/accounts"
+)
+
+// Config is what every function reads from its environment.
+type Config struct {
+	// TableName is the single DynamoDB table (TABLE_NAME).
+	TableName string
+	// CursorKey signs pagination cursors (CURSOR_SIGNING_KEY, base64 of at
+	// least 32 bytes).
+	CursorKey []byte
+	// Accounts holds the account rules.
+	Accounts accounts.Config
+}
+
+// ConfigFromEnv reads the configuration from environment variables.
+func ConfigFromEnv() (Config, error) {
+	cfg := Config{
+		TableName: os.Getenv("TABLE_NAME"),
+		Accounts:  accounts.DefaultConfig(),
+	}
+	if cfg.TableName == "" {
+		return Config{}, fmt.Errorf("environment variable TABLE_NAME is not set; set it to the DynamoDB table name")
+	}
+
+	key, err := base64.StdEncoding.DecodeString(os.Getenv("CURSOR_SIGNING_KEY"))
+	if err != nil || len(key) < 32 {
+		return Config{}, fmt.Errorf("environment variable CURSOR_SIGNING_KEY must be the base64 of at least 32 random bytes")
+	}
+	cfg.CursorKey = key
+
+	if raw := os.Getenv("SESSION_TTL"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Minute {
+			return Config{}, fmt.Errorf("environment variable SESSION_TTL=%q must be a Go duration of at least 1m, such as 168h", raw)
+		}
+		cfg.Accounts.SessionTTL = d
+	}
+	return cfg, nil
+}
+
+// DefaultAccountsConfig returns the account rules used when no environment
+// variable overrides them.
+func DefaultAccountsConfig() accounts.Config { return accounts.DefaultConfig() }
