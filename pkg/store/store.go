@@ -18,18 +18,24 @@
 //	organization         ORG#<id>                    PROFILE
 //	membership           ORG#<id>                    MEMBER#<user id>            USER#<user id> / ORG#<id>
 //	invitation           ORG#<id>                    INVITE#<id>                 INVITEE#<email> / INVITE#<id>
+//	pending invitation   ORG#<id>                    PENDING#<lowercased email>
 //	API key              APIKEY#<sha256(key)>        APIKEY                      <workspace>#APIKEYS / <key id>
 //	webhook endpoint     <workspace>                 WEBHOOK#<id>
 //	webhook delivery     WEBHOOK#<id>                DELIVERY#<delivery id>
 //	wallet               <workspace>                 WALLET                      (GSI2 while below threshold)
 //	ledger entry         <workspace>                 LEDGER#<entry id>
 //	purchase / invoice   <workspace>                 PURCHASE#<purchase id>
+//	invoice counter      INVOICESEQ#<seller id>      COUNTER
 //	envelope             ENVELOPE#<id>               ENVELOPE                    <workspace>#ENVELOPES / <envelope id>
 //	recipient            ENVELOPE#<id>               RECIPIENT#<order>#<id>
+//	document             ENVELOPE#<id>               DOCUMENT#<id>
+//	audit entry          ENVELOPE#<id>               AUDIT#<entry id>
 //	signing token        SIGNING#<sha256(token)>     SIGNING
 //	event (outbox)       EVENT#<id>                  EVENT
 //	notification         USER#<id>                   NOTIFICATION#<id>
+//	unread counter       USER#<id>                   UNREAD_NOTIFICATIONS
 //	preferences          USER#<id>                   PREFERENCES
+//	email job            EMAILJOB#<job id>           EMAILJOB
 //	idempotency record   IDEMPOTENCY#<caller>#<key>  IDEMPOTENCY
 //
 // Identifiers are ULIDs, so sort keys built from them order items by
@@ -41,9 +47,15 @@
 //	list a workspace's API keys or envelopes      Query GSI1 <workspace>#APIKEYS / #ENVELOPES
 //	list an organization's members                Query ORG#<id>, SK begins_with MEMBER#
 //	list a user's organizations                   Query GSI1 USER#<id>, SK begins_with ORG#
+//	list an organization's invitations            Query ORG#<id>, SK begins_with INVITE#
+//	list the invitations to an email address      Query GSI1 INVITEE#<lowercased email>
 //	list a workspace's ledger or purchases        Query <workspace>, SK begins_with LEDGER# / PURCHASE#
+//	read an envelope with recipients, documents   Query ENVELOPE#<id>, SK >= DOCUMENT# (consistent)
+//	list an envelope's audit trail                Query ENVELOPE#<id>, SK begins_with AUDIT#
 //	list a user's notifications, newest first     Query USER#<id>, SK begins_with NOTIFICATION#, backwards
+//	count a user's unread notifications           GetItem UNREAD_NOTIFICATIONS, changed in each notification's transaction
 //	find wallets below their threshold            Query GSI2 LOWBALANCE
+//	number a seller's invoices without gaps       conditional update of the counter in the completing transaction
 //
 // Every state change that has an event writes its event item in the same
 // TransactWriteItems call (the transactional outbox).
