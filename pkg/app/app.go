@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/signsecure/signsecure/pkg/accounts"
+	"github.com/signsecure/signsecure/pkg/apikeys"
 	"github.com/signsecure/signsecure/pkg/httpapi"
+	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
 )
 
@@ -28,6 +30,8 @@ type Deps struct {
 type App struct {
 	Store    *store.Store
 	Accounts *accounts.Service
+	Orgs     *orgs.Service
+	APIKeys  *apikeys.Service
 	Logger   *slog.Logger
 }
 
@@ -44,16 +48,23 @@ func New(cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
-	return &App{Store: st, Accounts: acc, Logger: deps.Logger}, nil
+	return &App{
+		Store:    st,
+		Accounts: acc,
+		Orgs:     orgs.NewService(st, deps.Now, nil),
+		APIKeys:  apikeys.NewService(st, deps.Now),
+		Logger:   deps.Logger,
+	}, nil
 }
 
 // Routes returns the route table. Each route becomes one Lambda function
 // named after the route; template.yaml is checked against this table.
 func (a *App) Routes() []httpapi.Route {
 	acc := accounts.Handlers{Service: a.Accounts}
-	session := acc.RequireSession
+	auth := authenticator{accounts: acc, roles: a.Orgs, keys: a.APIKeys}
+	session, sessionOrKey := auth.session, auth.any
 
-	return []httpapi.Route{
+	routes := []httpapi.Route{
 		{Name: "auth-signup", Method: http.MethodPost, Path: "/v1/auth/signup", Handler: httpapi.HandlerFunc(acc.Signup)},
 		{Name: "auth-login", Method: http.MethodPost, Path: "/v1/auth/login", Handler: httpapi.HandlerFunc(acc.Login)},
 		{Name: "auth-logout", Method: http.MethodPost, Path: "/v1/auth/logout", Handler: session(httpapi.HandlerFunc(acc.Logout))},
@@ -62,7 +73,11 @@ func (a *App) Routes() []httpapi.Route {
 		{Name: "me-password", Method: http.MethodPost, Path: "/v1/me/password", Handler: session(httpapi.HandlerFunc(acc.ChangePassword))},
 		{Name: "me-sessions-list", Method: http.MethodGet, Path: "/v1/me/sessions", Handler: session(httpapi.HandlerFunc(acc.ListSessions))},
 		{Name: "me-sessions-revoke", Method: http.MethodDelete, Path: "/v1/me/sessions/{id}", Handler: session(httpapi.HandlerFunc(acc.RevokeSession))},
+		{Name: "workspace-get", Method: http.MethodGet, Path: "/v1/workspace", Handler: sessionOrKey(httpapi.HandlerFunc(getWorkspace))},
 	}
+	routes = append(routes, orgs.Routes(orgs.Handlers{Service: a.Orgs}, session, sessionOrKey)...)
+	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
+	return markAuth(routes)
 }
 
 // Handler returns the routes behind the shared middleware.

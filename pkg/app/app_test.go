@@ -268,3 +268,10 @@ func TestLoginThrottleSetsRetryAfter(t *testing.T) {
 		t.Error("429 response has no Retry-After header")
 	}
 }
+
+func stringsReader(body string) io.Reader {
+	if body == "" {
+		return nil
+	}
+	return strings.NewReader(body)
+}

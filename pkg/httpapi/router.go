@@ -27,15 +27,28 @@ type Route struct {
 	Path string
 	// Handler serves the route.
 	Handler http.Handler
+	// Auth is the credential the route accepts: AuthSession, AuthAny
+	// (session or API key) or AuthNone.
+	Auth string
 	// WritesTable marks a route that writes to the table, so its function
 	// gets write permissions. GET routes that only read leave it false;
-	// other methods always get write permissions.
+	// other methods, and routes that accept API keys (each request counts
+	// against the key's rate limit), always get write permissions.
 	WritesTable bool
 }
 
+// Credentials a route accepts.
+const (
+	AuthNone    = "none"
+	AuthSession = "session"
+	AuthAny     = "session_or_api_key"
+)
+
 // ReadOnly reports whether the route's function needs only read access to
 // the table.
-func (r Route) ReadOnly() bool { return r.Method == http.MethodGet && !r.WritesTable }
+func (r Route) ReadOnly() bool {
+	return r.Method == http.MethodGet && !r.WritesTable && r.Auth != AuthAny
+}
 
 // Pattern returns the ServeMux pattern "METHOD PATH".
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
