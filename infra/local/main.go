@@ -130,9 +130,8 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := app.Config{TableName: res.Tables["Table"], CursorKey: cursorKey}
-	cfg.Accounts = app.DefaultAccountsConfig()
-	a, err := app.New(cfg, app.Deps{DynamoDB: clients.DynamoDB, Logger: logger})
+	cfg := app.DefaultConfig(res.Tables["Table"], res.Buckets["DocumentsBucket"], cursorKey)
+	a, err := app.New(cfg, app.Deps{DynamoDB: clients.DynamoDB, S3: clients.S3, Logger: logger})
 	if err != nil {
 		return err
 	}

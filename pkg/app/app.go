@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/apikeys"
+	"github.com/signsecure/signsecure/pkg/billing"
 	"github.com/signsecure/signsecure/pkg/httpapi"
 	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
@@ -20,6 +23,11 @@ import (
 type Deps struct {
 	// DynamoDB is the DynamoDB client.
 	DynamoDB store.DynamoDB
+	// S3 stores envelope documents and invoices.
+	S3 *s3.Client
+	// HTTPClient calls the payment provider; nil means a client with a
+	// 15-second timeout.
+	HTTPClient *http.Client
 	// Logger receives the request logs.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -32,6 +40,7 @@ type App struct {
 	Accounts *accounts.Service
 	Orgs     *orgs.Service
 	APIKeys  *apikeys.Service
+	Billing  *billing.Service
 	Logger   *slog.Logger
 }
 
@@ -44,14 +53,31 @@ func New(cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
-	acc, err := accounts.NewService(st, cfg.Accounts, deps.Now, nil)
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	provider, err := billing.NewProvider(cfg.Billing, deps.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
+	bill, err := billing.NewService(cfg.Billing, billing.Deps{
+		Store: st, Provider: provider, Documents: deps.S3, Bucket: cfg.DocumentsBucket, Now: deps.Now, Logger: deps.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
+
+	// Every new workspace, personal or organization, gets its wallet in
+	// the transaction that creates it.
+	acc, err := accounts.NewService(st, cfg.Accounts, deps.Now, bill.NewWalletItems)
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
 	return &App{
 		Store:    st,
 		Accounts: acc,
-		Orgs:     orgs.NewService(st, deps.Now, nil),
+		Orgs:     orgs.NewService(st, deps.Now, bill.NewWalletItems),
+		Billing:  bill,
 		APIKeys:  apikeys.NewService(st, deps.Now),
 		Logger:   deps.Logger,
 	}, nil
@@ -77,6 +103,7 @@ func (a *App) Routes() []httpapi.Route {
 	}
 	routes = append(routes, orgs.Routes(orgs.Handlers{Service: a.Orgs}, session, sessionOrKey)...)
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
+	routes = append(routes, billing.Routes(billing.Handlers{Service: a.Billing}, session, sessionOrKey)...)
 	return markAuth(routes)
 }
 

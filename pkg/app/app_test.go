@@ -37,9 +37,9 @@ func newTestAPIApp(t *testing.T) http.Handler {
 func newTestHandler(t *testing.T) (http.Handler, *localstacktest.Env) {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := Config{TableName: env.TableName, CursorKey: bytes.Repeat([]byte{7}, 32), Accounts: accounts.DefaultConfig()}
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32))
 	cfg.Accounts.Password = accounts.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
-	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/localstack/localstacktest"
 )
 
@@ -40,8 +39,8 @@ func benchHandler(b *testing.B) (http.Handler, *atomic.Int64) {
 	b.Helper()
 	env := localstacktest.New(b)
 	calls := &atomic.Int64{}
-	cfg := Config{TableName: env.TableName, CursorKey: bytes.Repeat([]byte{7}, 32), Accounts: accounts.DefaultConfig()}
-	a, err := New(cfg, Deps{DynamoDB: countingDynamoDB(b, env.Clients.DynamoDB, calls), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32))
+	a, err := New(cfg, Deps{DynamoDB: countingDynamoDB(b, env.Clients.DynamoDB, calls), S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

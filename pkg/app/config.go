@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/signsecure/signsecure/pkg/accounts"
+	"github.com/signsecure/signsecure/pkg/billing"
 )
 
 // Config is what every function reads from its environment.
@@ -16,15 +17,22 @@ type Config struct {
 	// CursorKey signs pagination cursors (CURSOR_SIGNING_KEY, base64 of at
 	// least 32 bytes).
 	CursorKey []byte
+	// DocumentsBucket is the S3 bucket for envelope documents and invoices
+	// (DOCUMENTS_BUCKET_NAME).
+	DocumentsBucket string
 	// Accounts holds the account rules.
 	Accounts accounts.Config
+	// Billing holds the credit packs, starting grant, seller and payment
+	// provider (BILLING_* and STRIPE_* variables).
+	Billing billing.Config
 }
 
 // ConfigFromEnv reads the configuration from environment variables.
 func ConfigFromEnv() (Config, error) {
 	cfg := Config{
-		TableName: os.Getenv("TABLE_NAME"),
-		Accounts:  accounts.DefaultConfig(),
+		TableName:       os.Getenv("TABLE_NAME"),
+		DocumentsBucket: os.Getenv("DOCUMENTS_BUCKET_NAME"),
+		Accounts:        accounts.DefaultConfig(),
 	}
 	if cfg.TableName == "" {
 		return Config{}, fmt.Errorf("environment variable TABLE_NAME is not set; set it to the DynamoDB table name")
@@ -43,9 +51,21 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.Accounts.SessionTTL = d
 	}
+
+	if cfg.Billing, err = billing.ConfigFromEnv(os.Getenv); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
 }
 
-// DefaultAccountsConfig returns the account rules used when no environment
-// variable overrides them.
-func DefaultAccountsConfig() accounts.Config { return accounts.DefaultConfig() }
+// DefaultConfig returns the configuration for a table and bucket with
+// every rule at its default, as the local runner uses it.
+func DefaultConfig(table, bucket string, cursorKey []byte) Config {
+	return Config{
+		TableName:       table,
+		DocumentsBucket: bucket,
+		CursorKey:       cursorKey,
+		Accounts:        accounts.DefaultConfig(),
+		Billing:         billing.DefaultConfig(),
+	}
+}

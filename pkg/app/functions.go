@@ -18,8 +18,8 @@ const (
 // RouteTable returns the route table without any AWS client, for tools
 // and tests that only need the routes' names, methods and paths.
 func RouteTable() ([]httpapi.Route, error) {
-	cfg := Config{TableName: "unused", CursorKey: make([]byte, 32)}
-	cfg.Accounts.Password.MemoryKiB, cfg.Accounts.Password.Iterations, cfg.Accounts.Password.Parallelism = 8, 1, 1
+	cfg := DefaultConfig("unused", "unused", make([]byte, 32))
+	cfg.Accounts.Password.MemoryKiB, cfg.Accounts.Password.Iterations = 8, 1
 	a, err := New(cfg, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
