@@ -54,10 +54,10 @@ build:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@cp go.mod .go.mod.bak && cp go.sum .go.sum.bak; \
+	@cp -p go.mod .go.mod.bak && cp -p go.sum .go.sum.bak; \
 	$(GO) mod tidy; \
 	diff -u .go.mod.bak go.mod && diff -u .go.sum.bak go.sum; status=$$?; \
-	mv .go.mod.bak go.mod; mv .go.sum.bak go.sum; \
+	mv -f .go.mod.bak go.mod; mv -f .go.sum.bak go.sum; \
 	if [ $$status -ne 0 ]; then echo "go mod tidy changes go.mod or go.sum; run it and commit"; exit 1; fi
 
 ## routes: regenerate functions/*/main.go and the route functions in template.yaml

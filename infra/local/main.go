@@ -130,7 +130,18 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := app.DefaultConfig(res.Tables["Table"], res.Buckets["DocumentsBucket"], cursorKey)
+	signingKey, err := localSecret(filepath.Join(data, "signing-token.key"))
+	if err != nil {
+		return err
+	}
+	cfg := app.DefaultConfig(res.Tables["Table"], res.Buckets["DocumentsBucket"], cursorKey, signingKey)
+	if raw := os.Getenv("SESSION_TTL"); raw != "" {
+		ttl, err := time.ParseDuration(raw)
+		if err != nil || ttl < time.Minute {
+			return fmt.Errorf("SESSION_TTL=%q must be a Go duration of at least 1m, such as 168h", raw)
+		}
+		cfg.Accounts.SessionTTL = ttl
+	}
 	a, err := app.New(cfg, app.Deps{DynamoDB: clients.DynamoDB, S3: clients.S3, Logger: logger})
 	if err != nil {
 		return err
@@ -154,7 +165,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		"table", cfg.TableName,
 		"sent_mail", emu.Endpoints().SES,
 		"data", data)
-	fmt.Fprintf(os.Stderr, "\nSignSecure API:  http://%s/v1\nSent mail (SES): %s\nData and logs:   %s\nPress Ctrl-C to stop.\n\n", ln.Addr(), emu.Endpoints().SES, data)
+	fmt.Fprintf(os.Stderr, "\nSignSecure API:  http://%s (routes under /v1)\nSent mail (SES): %s\nData and logs:   %s\nPress Ctrl-C to stop.\n\n", ln.Addr(), emu.Endpoints().SES, data)
 
 	select {
 	case <-ctx.Done():

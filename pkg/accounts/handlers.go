@@ -86,7 +86,7 @@ func (h Handlers) UpdateMe(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	user, err := h.Service.UpdateProfile(r.Context(), authn.MustFromContext(r.Context()).UserID, in)
+	user, err := h.Service.UpdateProfile(r.Context(), authn.MustFromContext(r.Context()).UserID, in, clientOf(r))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (h Handlers) ChangePassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	caller := authn.MustFromContext(r.Context())
-	if err := h.Service.ChangePassword(r.Context(), caller.UserID, caller.SessionHash, in.CurrentPassword, in.NewPassword); err != nil {
+	if err := h.Service.ChangePassword(r.Context(), caller.UserID, caller.SessionHash, in.CurrentPassword, in.NewPassword, clientOf(r)); err != nil {
 		return err
 	}
 	httpapi.NoContent(w)

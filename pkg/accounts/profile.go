@@ -15,19 +15,24 @@ import (
 )
 
 // ProfileUpdate holds the fields to change; nil fields stay as they are.
+// Changing the email needs the current password, so a stolen session
+// alone cannot take over the account.
 type ProfileUpdate struct {
-	Name  *string `json:"name"`
-	Email *string `json:"email"`
+	Name            *string `json:"name"`
+	Email           *string `json:"email"`
+	CurrentPassword string  `json:"current_password"`
 }
 
 // UpdateProfile changes a user's name and email. A new email address is
 // claimed and the old one released in the same transaction, so two users
 // can never hold one address.
 //
-// Errors: Invalid for a bad or missing field; Conflict (email_taken) when
-// the new address is in use; Conflict (concurrent_update) when the profile
-// changed meanwhile.
-func (s *Service) UpdateProfile(ctx context.Context, userID string, in ProfileUpdate) (User, error) {
+// Errors: Invalid for a bad or missing field; Unauthorized
+// (invalid_credentials) for a missing or wrong current password when the
+// email changes; RateLimited after too many wrong passwords; Conflict
+// (email_taken) when the new address is in use; Conflict
+// (concurrent_update) when the profile changed meanwhile.
+func (s *Service) UpdateProfile(ctx context.Context, userID string, in ProfileUpdate, client Client) (User, error) {
 	if in.Name == nil && in.Email == nil {
 		return User{}, apperr.New(apperr.Invalid, "Give at least one of the fields \"name\" and \"email\".").WithReason("empty_update")
 	}
@@ -65,6 +70,9 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, in ProfileUp
 
 	emailChanged := !strings.EqualFold(next.Email, user.Email)
 	if emailChanged {
+		if err := s.checkCurrentPassword(ctx, user, in.CurrentPassword, client); err != nil {
+			return User{}, err
+		}
 		claim, err := s.store.PutNew(emailClaimItem{Item: itemAt(store.EmailKey(next.Email), entityEmailClaim), UserID: userID})
 		if err != nil {
 			return User{}, err
@@ -96,7 +104,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, in ProfileUp
 // Errors: Invalid for a bad new password; Unauthorized
 // (invalid_credentials) for a wrong current password; Conflict
 // (concurrent_update) when the password changed meanwhile.
-func (s *Service) ChangePassword(ctx context.Context, userID, sessionHash, current, next string) error {
+func (s *Service) ChangePassword(ctx context.Context, userID, sessionHash, current, next string, client Client) error {
 	if current == "" {
 		return apperr.InvalidField("current_password", "missing_field", "Field \"current_password\" is required.")
 	}
@@ -107,13 +115,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionHash, curre
 	if err != nil {
 		return err
 	}
-	ok, err := VerifyPassword(current, user.PasswordHash)
-	if err != nil {
-		return fmt.Errorf("change password %s: %w", userID, err)
-	}
-	if !ok {
-		return &apperr.Error{Code: apperr.Unauthorized, Reason: "invalid_credentials", Field: "current_password",
-			Message: "Field \"current_password\" does not match the account's password."}
+	if err := s.checkCurrentPassword(ctx, user, current, client); err != nil {
+		return err
 	}
 	hash, err := HashPassword(next, s.cfg.Password)
 	if err != nil {
@@ -152,6 +155,29 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionHash, curre
 	}
 
 	s.deleteOtherSessions(ctx, userID, sessionHash)
+	return nil
+}
+
+// checkCurrentPassword verifies a signed-in user's current password,
+// counting wrong guesses against the same limits as failed logins.
+func (s *Service) checkCurrentPassword(ctx context.Context, user userItem, password string, client Client) error {
+	if password == "" {
+		return &apperr.Error{Code: apperr.Unauthorized, Reason: "invalid_credentials", Field: "current_password",
+			Message: "Field \"current_password\" is required to change the email address or password."}
+	}
+	release, err := s.reserveLoginAttempt(ctx, user.Email, client.IP, s.now().UTC())
+	if err != nil {
+		return err
+	}
+	ok, err := VerifyPassword(password, user.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("check password of %s: %w", user.ID, err)
+	}
+	if !ok {
+		return &apperr.Error{Code: apperr.Unauthorized, Reason: "invalid_credentials", Field: "current_password",
+			Message: "Field \"current_password\" does not match the account's password."}
+	}
+	release(ctx)
 	return nil
 }
 
@@ -216,12 +242,13 @@ func (s *Service) ListSessions(ctx context.Context, userID, currentHash string, 
 
 // RevokeSession ends one of the user's sessions by its id.
 //
-// Errors: NotFound when the user has no such session.
+// Errors: Invalid (invalid_id) for a malformed id; NotFound when the user
+// has no such session.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
-	notFound := apperr.New(apperr.NotFound, "Session %q was not found.", truncate(sessionID, 40)).WithReason("session_not_found")
 	if !ids.Valid(ids.Session, sessionID) {
-		return notFound
+		return apperr.InvalidField("id", "invalid_id", "Path parameter id=%q is not a session id such as ses_01jf3k8x2q7m9v4n5b6c7d8e9f.", truncate(sessionID, 40))
 	}
+	notFound := apperr.New(apperr.NotFound, "Session %q was not found.", sessionID).WithReason("session_not_found")
 	var items []sessionItem
 	_, err := s.store.QueryPage(ctx, store.Query{
 		Index:     store.GSI1,

@@ -155,7 +155,15 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, client Client) (Us
 		}
 		return User{}, NewSession{}, fmt.Errorf("signup %s: %w", userID, err)
 	}
-	return user.user(), NewSession{Session: sess.session(""), Token: tok}, nil
+	return user.user(), newSession(sess, tok), nil
+}
+
+// newSession returns the response form of a session just made for the
+// caller, which is the caller's current session.
+func newSession(sess sessionItem, tok string) NewSession {
+	out := NewSession{Session: sess.session(""), Token: tok}
+	out.Current = true
+	return out
 }
 
 // Login checks an email and password and starts a session. A login from a
@@ -168,8 +176,11 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, client Client) (Us
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (User, NewSession, error) {
 	now := s.now().UTC()
 	email = strings.TrimSpace(email)
-	if email == "" || password == "" {
-		return User{}, NewSession{}, apperr.New(apperr.Invalid, "Fields \"email\" and \"password\" are both required.").WithReason("missing_credentials")
+	if email == "" {
+		return User{}, NewSession{}, apperr.InvalidField("email", "missing_field", "Field \"email\" is required.")
+	}
+	if password == "" {
+		return User{}, NewSession{}, apperr.InvalidField("password", "missing_field", "Field \"password\" is required.")
 	}
 
 	release, err := s.reserveLoginAttempt(ctx, email, client.IP, now)
@@ -198,7 +209,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	if err != nil {
 		return User{}, NewSession{}, err
 	}
-	return user.user(), NewSession{Session: sess.session(""), Token: tok}, nil
+	return user.user(), newSession(sess, tok), nil
 }
 
 // startSession writes a new session, and the device and a new-login event

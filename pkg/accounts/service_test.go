@@ -292,10 +292,10 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	err = f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(current), "wrong current password", "a brand new password")
+	err = f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(current), "wrong current password", "a brand new password", desktop)
 	wantCode(t, err, apperr.Unauthorized, "invalid_credentials")
 
-	if err := f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(current), "a long enough password", "a brand new password"); err != nil {
+	if err := f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(current), "a long enough password", "a brand new password", desktop); err != nil {
 		t.Fatalf("ChangePassword: %v", err)
 	}
 
@@ -344,12 +344,12 @@ func TestUpdateProfileEmailMovesClaim(t *testing.T) {
 	f.signup(t, "grace@example.com")
 
 	taken := "GRACE@example.com"
-	_, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &taken})
+	_, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &taken, CurrentPassword: "a long enough password"}, desktop)
 	wantCode(t, err, apperr.Conflict, "email_taken")
 
 	newEmail := "countess@example.com"
 	newName := "Augusta Ada King"
-	u, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &newEmail, Name: &newName})
+	u, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &newEmail, Name: &newName, CurrentPassword: "a long enough password"}, desktop)
 	if err != nil {
 		t.Fatalf("UpdateProfile: %v", err)
 	}
@@ -367,7 +367,7 @@ func TestUpdateProfileCaseOnlyChangeKeepsClaim(t *testing.T) {
 	f := newFixture(t)
 	ada, _ := f.signup(t, "ada@example.com")
 	upper := "ADA@example.com"
-	if _, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &upper}); err != nil {
+	if _, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &upper, CurrentPassword: "a long enough password"}, desktop); err != nil {
 		t.Fatalf("UpdateProfile: %v", err)
 	}
 	var claim emailClaimItem
@@ -393,7 +393,7 @@ func TestRevokeSession(t *testing.T) {
 	_, _, err = f.svc.Authenticate(context.Background(), first.Token)
 	wantCode(t, err, apperr.Unauthorized, "invalid_session")
 	err = f.svc.RevokeSession(context.Background(), u.ID, "ses_not-an-id")
-	wantCode(t, err, apperr.NotFound, "session_not_found")
+	wantCode(t, err, apperr.Invalid, "invalid_id")
 }
 
 func TestListSessionsPaginates(t *testing.T) {
@@ -431,5 +431,68 @@ func TestListSessionsPaginates(t *testing.T) {
 	_, next, _ := f.svc.ListSessions(context.Background(), u.ID, "", 1, "")
 	if _, _, err := f.svc.ListSessions(context.Background(), other.ID, "", 1, next); !errors.Is(err, store.ErrInvalidCursor) {
 		t.Errorf("another user's cursor: err = %v; want ErrInvalidCursor", err)
+	}
+}
+
+func TestEmailChangeNeedsCurrentPassword(t *testing.T) {
+	f := newFixture(t)
+	ada, _ := f.signup(t, "ada@example.com")
+	email := "new@example.com"
+
+	for _, password := range []string{"", "not the password"} {
+		_, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Email: &email, CurrentPassword: password}, desktop)
+		wantCode(t, err, apperr.Unauthorized, "invalid_credentials")
+	}
+	u, err := f.svc.GetUser(context.Background(), ada.ID)
+	if err != nil || u.Email != "ada@example.com" {
+		t.Errorf("email after rejected changes = %q, %v; want ada@example.com", u.Email, err)
+	}
+
+	name := "Only The Name"
+	if _, err := f.svc.UpdateProfile(context.Background(), ada.ID, ProfileUpdate{Name: &name}, desktop); err != nil {
+		t.Errorf("name change without a password: %v", err)
+	}
+}
+
+func TestWrongCurrentPasswordThrottled(t *testing.T) {
+	f := newFixture(t)
+	u, s := f.signup(t, "ada@example.com")
+	_, sess, err := f.svc.Authenticate(context.Background(), s.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	max := f.svc.cfg.MaxFailuresPerAccount
+	for range max {
+		err := f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(sess), "a wrong guess!", "a brand new password", desktop)
+		wantCode(t, err, apperr.Unauthorized, "invalid_credentials")
+	}
+	err = f.svc.ChangePassword(context.Background(), u.ID, sessionHashOf(sess), "a long enough password", "a brand new password", desktop)
+	wantCode(t, err, apperr.RateLimited, "too_many_login_attempts")
+}
+
+func TestNameRejectsInvisibleCharacters(t *testing.T) {
+	for _, name := range []string{"Tab\there", "Bell\u0007x", "esc\u001b[31m", "del\u007fx", "line\u2028sep", "RLO \u202egnp.exe", "\u200b", "zero\u200bwidth", "bad\xffutf8"} {
+		if _, err := normalizeName("name", name); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("normalizeName(%q) error = %v; want invalid", name, err)
+		}
+	}
+	for _, name := range []string{"Ada Lovelace", "José Müller", "王小明", "O'Brien-Smith"} {
+		if _, err := normalizeName("name", name); err != nil {
+			t.Errorf("normalizeName(%q) = %v; want accepted", name, err)
+		}
+	}
+}
+
+func TestEmailRejectsLookalikes(t *testing.T) {
+	for _, email := range []string{"\u202eada@example.com", "ada\u200b@example.com", "ada@exämple.com", "\u212Aate@example.com",
+		"ada@[127.0.0.1]", "ada@1.2.3.4", "ada@-example-.com", "ada@example..com", "ada @example.com"} {
+		if _, err := normalizeEmail("email", email); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("normalizeEmail(%q) error = %v; want invalid", email, err)
+		}
+	}
+	for _, email := range []string{"ada@example.com", "ada+tag@mail.example.co.uk", "ada@xn--exmple-cua.com", "ada@example.xn--p1ai"} {
+		if _, err := normalizeEmail("email", email); err != nil {
+			t.Errorf("normalizeEmail(%q) = %v; want accepted", email, err)
+		}
 	}
 }

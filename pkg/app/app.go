@@ -14,6 +14,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/apikeys"
 	"github.com/signsecure/signsecure/pkg/billing"
+	"github.com/signsecure/signsecure/pkg/envelopes"
 	"github.com/signsecure/signsecure/pkg/httpapi"
 	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
@@ -36,12 +37,13 @@ type Deps struct {
 
 // App holds the services of one SignSecure deployment.
 type App struct {
-	Store    *store.Store
-	Accounts *accounts.Service
-	Orgs     *orgs.Service
-	APIKeys  *apikeys.Service
-	Billing  *billing.Service
-	Logger   *slog.Logger
+	Store     *store.Store
+	Accounts  *accounts.Service
+	Orgs      *orgs.Service
+	APIKeys   *apikeys.Service
+	Billing   *billing.Service
+	Envelopes *envelopes.Service
+	Logger    *slog.Logger
 }
 
 // New builds the services.
@@ -73,13 +75,20 @@ func New(cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
+	env, err := envelopes.NewService(cfg.Envelopes, envelopes.Deps{
+		Store: st, Wallet: bill, Objects: deps.S3, Bucket: cfg.DocumentsBucket, Now: deps.Now, Logger: deps.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
 	return &App{
-		Store:    st,
-		Accounts: acc,
-		Orgs:     orgs.NewService(st, deps.Now, bill.NewWalletItems),
-		Billing:  bill,
-		APIKeys:  apikeys.NewService(st, deps.Now),
-		Logger:   deps.Logger,
+		Envelopes: env,
+		Store:     st,
+		Accounts:  acc,
+		Orgs:      orgs.NewService(st, deps.Now, bill.NewWalletItems),
+		Billing:   bill,
+		APIKeys:   apikeys.NewService(st, deps.Now),
+		Logger:    deps.Logger,
 	}, nil
 }
 
@@ -104,6 +113,7 @@ func (a *App) Routes() []httpapi.Route {
 	routes = append(routes, orgs.Routes(orgs.Handlers{Service: a.Orgs}, session, sessionOrKey)...)
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
 	routes = append(routes, billing.Routes(billing.Handlers{Service: a.Billing}, session, sessionOrKey)...)
+	routes = append(routes, envelopes.Routes(envelopes.Handlers{Service: a.Envelopes}, session, sessionOrKey)...)
 	return markAuth(routes)
 }
 

@@ -37,7 +37,7 @@ func newTestAPIApp(t *testing.T) http.Handler {
 func newTestHandler(t *testing.T) (http.Handler, *localstacktest.Env) {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32))
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
 	cfg.Accounts.Password = accounts.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
 	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
@@ -233,7 +233,7 @@ func TestProfileWalkthrough(t *testing.T) {
 	if me := api.json("GET", "/v1/me", second, ""); me.status != 200 || me.body["email"] != "ada@example.com" {
 		t.Fatalf("GET /v1/me: %d %s", me.status, me.raw)
 	}
-	if res := api.json("PATCH", "/v1/me", second, `{"name":"Ada King","email":"countess@example.com"}`); res.status != 200 || res.body["name"] != "Ada King" {
+	if res := api.json("PATCH", "/v1/me", second, `{"name":"Ada King","email":"countess@example.com","current_password":"a long enough password"}`); res.status != 200 || res.body["name"] != "Ada King" {
 		t.Fatalf("PATCH /v1/me: %d %s", res.status, res.raw)
 	}
 	sessions := api.json("GET", "/v1/me/sessions", second, "")

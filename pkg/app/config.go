@@ -8,6 +8,7 @@ import (
 
 	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/billing"
+	"github.com/signsecure/signsecure/pkg/envelopes"
 )
 
 // Config is what every function reads from its environment.
@@ -25,6 +26,9 @@ type Config struct {
 	// Billing holds the credit packs, starting grant, seller and payment
 	// provider (BILLING_* and STRIPE_* variables).
 	Billing billing.Config
+	// Envelopes holds the send cost and the signing-link key and URL
+	// (ENVELOPE_SEND_COST and SIGNING_* variables).
+	Envelopes envelopes.Config
 }
 
 // ConfigFromEnv reads the configuration from environment variables.
@@ -55,17 +59,24 @@ func ConfigFromEnv() (Config, error) {
 	if cfg.Billing, err = billing.ConfigFromEnv(os.Getenv); err != nil {
 		return Config{}, err
 	}
+	if cfg.Envelopes, err = envelopes.ConfigFromEnv(os.Getenv); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
 }
 
 // DefaultConfig returns the configuration for a table and bucket with
-// every rule at its default, as the local runner uses it.
-func DefaultConfig(table, bucket string, cursorKey []byte) Config {
-	return Config{
+// every rule at its default, as the local runner uses it. signingKey
+// derives the envelopes' signing tokens.
+func DefaultConfig(table, bucket string, cursorKey, signingKey []byte) Config {
+	cfg := Config{
 		TableName:       table,
 		DocumentsBucket: bucket,
 		CursorKey:       cursorKey,
 		Accounts:        accounts.DefaultConfig(),
 		Billing:         billing.DefaultConfig(),
+		Envelopes:       envelopes.DefaultConfig(),
 	}
+	cfg.Envelopes.SigningKey = signingKey
+	return cfg
 }

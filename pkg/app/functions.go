@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"log/slog"
 	"strings"
@@ -18,9 +20,10 @@ const (
 // RouteTable returns the route table without any AWS client, for tools
 // and tests that only need the routes' names, methods and paths.
 func RouteTable() ([]httpapi.Route, error) {
-	cfg := DefaultConfig("unused", "unused", make([]byte, 32))
+	cfg := DefaultConfig("unused", "unused", make([]byte, 32), make([]byte, 32))
 	cfg.Accounts.Password.MemoryKiB, cfg.Accounts.Password.Iterations = 8, 1
-	a, err := New(cfg, Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The S3 client is never called; the services only require one.
+	a, err := New(cfg, Deps{S3: s3.New(s3.Options{Region: "us-east-1"}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +59,28 @@ func main() {
 `, rt.Name, rt.Method, rt.Path)
 }
 
+// bucketAccess lists the routes whose functions use the documents bucket,
+// with the SAM policy template each needs.
+var bucketAccess = map[string]string{
+	"billing-invoices-get":       "S3CrudPolicy", // renders once, then reads
+	"envelopes-delete":           "S3CrudPolicy",
+	"envelopes-documents-create": "S3CrudPolicy",
+	"envelopes-documents-delete": "S3CrudPolicy",
+	"envelopes-documents-get":    "S3ReadPolicy",
+	"signing-documents-get":      "S3ReadPolicy",
+	"signing-sign":               "S3CrudPolicy", // stores the drawn signature
+}
+
 // FunctionResource returns the template.yaml resource of a route's
 // function, indented to sit under Resources.
 func FunctionResource(rt httpapi.Route) string {
 	policy := "DynamoDBCrudPolicy"
 	if rt.ReadOnly() {
 		policy = "DynamoDBReadPolicy"
+	}
+	policies := fmt.Sprintf("        - %s:\n            TableName: !Ref Table\n", policy)
+	if s3Policy, ok := bucketAccess[rt.Name]; ok {
+		policies += fmt.Sprintf("        - %s:\n            BucketName: !Ref DocumentsBucket\n", s3Policy)
 	}
 	return fmt.Sprintf(`  %[1]s:
     Type: AWS::Serverless::Function
@@ -71,14 +90,12 @@ func FunctionResource(rt httpapi.Route) string {
       CodeUri: functions/%[2]s/
       Description: %[3]s %[4]s
       Policies:
-        - %[5]s:
-            TableName: !Ref Table
-      Events:
+%[5]s      Events:
         Api:
           Type: HttpApi
           Properties:
             ApiId: !Ref HttpApi
             Method: %[3]s
             Path: %[4]s
-`, LogicalID(rt.Name), rt.Name, rt.Method, rt.Path, policy)
+`, LogicalID(rt.Name), rt.Name, rt.Method, rt.Path, policies)
 }

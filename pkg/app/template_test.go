@@ -121,3 +121,19 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+func TestBucketAccessNamesRoutes(t *testing.T) {
+	routes, err := RouteTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, rt := range routes {
+		names[rt.Name] = true
+	}
+	for name := range bucketAccess {
+		if !names[name] {
+			t.Errorf("bucketAccess names %q, which is not a route", name)
+		}
+	}
+}

@@ -12,6 +12,7 @@ type contextKey int
 const (
 	requestIDKey contextKey = iota
 	loggerKey
+	requestInfoKey
 )
 
 // RequestID returns the id of the request being served, or "".

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
 )
@@ -38,6 +40,13 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return apperr.New(apperr.Invalid, "The request body is empty; send a JSON object.").WithReason("empty_body")
 	}
 
+	if !utf8.Valid(body) {
+		return apperr.New(apperr.Invalid, "The request body is not valid UTF-8; send JSON encoded as UTF-8.").WithReason("malformed_json")
+	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return apperr.New(apperr.Invalid, "The request body must be a JSON object, not null.").WithReason("malformed_json")
+	}
+
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -46,7 +55,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.New(apperr.Invalid, "The request body has data after the JSON object; send exactly one object.").WithReason("malformed_json")
 	}
-	return nil
+	return checkKeys(body, reflect.TypeOf(v))
 }
 
 func isJSONContentType(ct string) bool {

@@ -44,6 +44,10 @@ func TestDecodeJSONErrors(t *testing.T) {
 		{"wrong type", `{"count":"3"}`, "", apperr.Invalid, "wrong_type", "count"},
 		{"trailing", `{"name":"a"}{"name":"b"}`, "", apperr.Invalid, "malformed_json", ""},
 		{"too large", `{"name":"` + strings.Repeat("x", httpapi.MaxBodyBytes) + `"}`, "", apperr.TooLarge, "body_too_large", ""},
+		{"case-folded field", `{"NAME":"a"}`, "", apperr.Invalid, "unknown_field", "NAME"},
+		{"duplicate field", `{"name":"a","name":"b"}`, "", apperr.Invalid, "duplicate_field", "name"},
+		{"invalid UTF-8", "{\"name\":\"\xff\xfe\"}", "", apperr.Invalid, "malformed_json", ""},
+		{"null body", `null`, "", apperr.Invalid, "malformed_json", ""},
 		{"form content type", `{"name":"a"}`, "application/x-www-form-urlencoded", apperr.Invalid, "unsupported_content_type", "Content-Type"},
 	}
 	for _, tc := range cases {
@@ -189,5 +193,23 @@ func TestPageParams(t *testing.T) {
 	limit, cursor, err := httpapi.PageParams(httptest.NewRequest("GET", "/?limit=5&cursor=abc", nil))
 	if err != nil || limit != 5 || cursor != "abc" {
 		t.Errorf("PageParams = %d %q %v", limit, cursor, err)
+	}
+}
+
+func TestRequestLogHasRouteNotPath(t *testing.T) {
+	var logs strings.Builder
+	mux, err := httpapi.NewMux([]httpapi.Route{{Name: "secret", Method: "GET", Path: "/v1/signing/{token}", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpapi.Wrap(mux, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v1/signing/sst_supersecret", nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v1/signing/sst_supersecret/typo", nil))
+
+	if strings.Contains(logs.String(), "supersecret") {
+		t.Errorf("request log contains the path's token: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"route":"GET /v1/signing/{token}"`) {
+		t.Errorf("request log lacks the route pattern: %s", logs.String())
 	}
 }

@@ -36,6 +36,9 @@ func Wrap(h http.Handler, logger *slog.Logger, upstream RequestIDFunc) http.Hand
 		ctx = WithLogger(ctx, reqLogger)
 		r = r.WithContext(ctx)
 
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey, info))
+
 		rec := &statusRecorder{ResponseWriter: w}
 		rec.Header().Set("X-Request-Id", id)
 		defer func() {
@@ -45,9 +48,15 @@ func Wrap(h http.Handler, logger *slog.Logger, upstream RequestIDFunc) http.Hand
 					WriteError(rec, r, &apperr.Error{Code: apperr.Internal, Message: fmt.Sprint(p)})
 				}
 			}
+			// The route pattern is logged, not the path, because some
+			// paths carry secrets (signing tokens).
+			route := info.pattern
+			if route == "" {
+				route = "(no route)"
+			}
 			reqLogger.Info("request",
 				"method", r.Method,
-				"path", r.URL.Path,
+				"route", route,
 				"status", rec.status(),
 				"bytes", rec.bytes,
 				"duration_ms", float64(time.Since(start).Microseconds())/1000,
@@ -56,6 +65,12 @@ func Wrap(h http.Handler, logger *slog.Logger, upstream RequestIDFunc) http.Hand
 
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// requestInfo carries what the mux learns about a request back to the
+// middleware around it.
+type requestInfo struct {
+	pattern string
 }
 
 // statusRecorder records the status and size of a response.

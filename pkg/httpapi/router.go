@@ -109,6 +109,9 @@ func (m *Mux) Routes() []Route { return slices.Clone(m.routes) }
 // problem.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := m.mux.Handler(r); pattern != "" {
+		if info, ok := r.Context().Value(requestInfoKey).(*requestInfo); ok {
+			info.pattern = pattern
+		}
 		m.mux.ServeHTTP(w, r)
 		return
 	}
