@@ -16,6 +16,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/billing"
 	"github.com/signsecure/signsecure/pkg/envelopes"
 	"github.com/signsecure/signsecure/pkg/httpapi"
+	"github.com/signsecure/signsecure/pkg/idempotency"
 	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
 )
@@ -44,6 +45,7 @@ type App struct {
 	Billing   *billing.Service
 	Envelopes *envelopes.Service
 	Logger    *slog.Logger
+	now       func() time.Time
 }
 
 // New builds the services.
@@ -82,6 +84,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
 	return &App{
+		now:       deps.Now,
 		Envelopes: env,
 		Store:     st,
 		Accounts:  acc,
@@ -96,7 +99,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 // named after the route; template.yaml is checked against this table.
 func (a *App) Routes() []httpapi.Route {
 	acc := accounts.Handlers{Service: a.Accounts}
-	auth := authenticator{accounts: acc, roles: a.Orgs, keys: a.APIKeys}
+	auth := authenticator{accounts: acc, roles: a.Orgs, keys: a.APIKeys, idem: idempotency.New(a.Store, a.now)}
 	session, sessionOrKey := auth.session, auth.any
 
 	routes := []httpapi.Route{
@@ -114,7 +117,7 @@ func (a *App) Routes() []httpapi.Route {
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
 	routes = append(routes, billing.Routes(billing.Handlers{Service: a.Billing}, session, sessionOrKey)...)
 	routes = append(routes, envelopes.Routes(envelopes.Handlers{Service: a.Envelopes}, session, sessionOrKey)...)
-	return markAuth(routes)
+	return auth.markAuth(routes)
 }
 
 // Handler returns the routes behind the shared middleware.

@@ -11,6 +11,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
+	"github.com/signsecure/signsecure/pkg/idempotency"
 	"github.com/signsecure/signsecure/pkg/ids"
 )
 
@@ -38,12 +39,18 @@ type authHandler struct {
 }
 
 // markAuth sets each route's Auth from its handler's middleware; routes
-// without authentication middleware are public.
-func markAuth(routes []httpapi.Route) []httpapi.Route {
+// without authentication middleware are public, and their POSTs get
+// Idempotency-Key handling here, since no authentication middleware
+// applies it.
+func (a authenticator) markAuth(routes []httpapi.Route) []httpapi.Route {
 	for i := range routes {
 		routes[i].Auth = httpapi.AuthNone
 		if h, ok := routes[i].Handler.(authHandler); ok {
 			routes[i].Auth = h.auth
+			continue
+		}
+		if routes[i].Method == http.MethodPost {
+			routes[i].Handler = a.idempotent(routes[i].Handler)
 		}
 	}
 	return routes
@@ -54,13 +61,47 @@ type authenticator struct {
 	accounts accounts.Handlers
 	roles    roleLookup
 	keys     keyAuthenticator
+	idem     *idempotency.Middleware
+}
+
+// secretResponses lists the POST routes whose responses carry a secret
+// that is shown once (a session token, an API key, a webhook secret).
+// Replaying them would mean storing the secret, so they reject an
+// Idempotency-Key instead of ignoring it.
+var secretResponses = map[string]bool{
+	"POST /v1/auth/signup":                 true,
+	"POST /v1/auth/login":                  true,
+	"POST /v1/api-keys":                    true,
+	"POST /v1/webhooks":                    true,
+	"POST /v1/webhooks/{id}/rotate-secret": true,
+}
+
+// idempotent applies Idempotency-Key handling to POST requests once the
+// caller is known, so each credential has its own keys.
+func (a authenticator) idempotent(next http.Handler) http.Handler {
+	replayable := a.idem.Wrap(next)
+	return httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		switch {
+		case r.Method != http.MethodPost || a.idem == nil:
+			next.ServeHTTP(w, r)
+		case secretResponses[r.Pattern]:
+			if r.Header.Get(idempotency.Header) != "" {
+				return apperr.InvalidField(idempotency.Header, "idempotency_unsupported",
+					"%s does not accept %s, because its response holds a secret that is shown only once and is never stored.", r.Pattern, idempotency.Header)
+			}
+			next.ServeHTTP(w, r)
+		default:
+			replayable.ServeHTTP(w, r)
+		}
+		return nil
+	})
 }
 
 // session admits session callers only, in the workspace that
 // X-Workspace-Id names. Settings routes (profile, keys, webhooks, billing,
 // organizations) use it, because API keys must not manage the account.
 func (a authenticator) session(next http.Handler) http.Handler {
-	return authHandler{a.accounts.RequireSession(a.workspace(next)), httpapi.AuthSession}
+	return authHandler{a.accounts.RequireSession(a.workspace(a.idempotent(next))), httpapi.AuthSession}
 }
 
 // any admits a session, in the workspace that X-Workspace-Id names, or an
@@ -68,6 +109,7 @@ func (a authenticator) session(next http.Handler) http.Handler {
 // carries the key's RateLimit headers, errors included.
 func (a authenticator) any(next http.Handler) http.Handler {
 	sessionChain := a.session(next)
+	keyed := a.idempotent(next)
 	return authHandler{auth: httpapi.AuthAny, Handler: httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		tok, err := authn.BearerToken(r)
 		if err != nil {
@@ -93,7 +135,7 @@ func (a authenticator) any(next http.Handler) http.Handler {
 			return &apperr.Error{Code: apperr.Invalid, Reason: "workspace_mismatch", Field: WorkspaceHeader,
 				Message: fmt.Sprintf("Header %s is %q, but this API key is bound to workspace %s; drop the header or use a key of that workspace.", WorkspaceHeader, truncate(ws, 40), key.WorkspaceID)}
 		}
-		next.ServeHTTP(w, r.WithContext(authn.WithCaller(r.Context(), key.Caller())))
+		keyed.ServeHTTP(w, r.WithContext(authn.WithCaller(r.Context(), key.Caller())))
 		return nil
 	})}
 }
