@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/signsecure/signsecure/pkg/app"
+	"github.com/signsecure/signsecure/pkg/email"
+	"github.com/signsecure/signsecure/pkg/localrun"
 	"github.com/signsecure/signsecure/pkg/localstack"
 )
 
@@ -151,6 +153,19 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
+	workers, err := a.NewWorkers(cfg, app.WorkerDeps{
+		SQS:            clients.SQS,
+		SES:            clients.SES,
+		EmailsQueueURL: res.Queues["EmailsQueue"].URL,
+		Email:          email.Config{From: "SignSecure <no-reply@signsecure.example>", AppURL: "http://" + *addr},
+	})
+	if err != nil {
+		return err
+	}
+	if err := startEventSources(ctx, logger, clients, res, workers); err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -240,6 +255,33 @@ func emulatorsOnly(ctx context.Context, logger *slog.Logger) error {
 		localstack.EnvDynamoDBEndpoint, ep.DynamoDB, localstack.EnvAWSEndpoint, ep.SQS, localstack.EnvSESEndpoint, ep.SES)
 	<-ctx.Done()
 	return emu.Stop()
+}
+
+// startEventSources runs what the Lambda event source mappings do on AWS:
+// the table's stream into the dispatcher, and each work queue into its
+// consumer. They stop when ctx is cancelled.
+func startEventSources(ctx context.Context, logger *slog.Logger, clients *localstack.Clients, res *localstack.Resources, w *app.Workers) error {
+	streamARN, err := localrun.StreamARN(ctx, clients.DynamoDB, res.Tables["Table"])
+	if err != nil {
+		return err
+	}
+	stream := localrun.NewStreamPoller(clients.DynamoDBStreams, streamARN, w.Dispatcher.Handle, localrun.StreamOptions{Logger: logger})
+	emails := localrun.NewQueuePoller(clients.SQS, res.Queues["EmailsQueue"].URL, w.Emails.Handle, localrun.QueueOptions{Logger: logger})
+
+	for name, run := range map[string]func(context.Context) error{"stream": stream.Run, "emails queue": emails.Run} {
+		go func() {
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("event source stopped", "source", name, "error", err.Error())
+			}
+		}()
+	}
+	select {
+	case <-stream.Ready():
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		logger.Warn("stream poller not ready after 10s; events written now may be missed")
+	}
+	return nil
 }
 
 // localSecret reads a base64 secret from path, making a new 32-byte one

@@ -17,6 +17,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/envelopes"
 	"github.com/signsecure/signsecure/pkg/httpapi"
 	"github.com/signsecure/signsecure/pkg/idempotency"
+	"github.com/signsecure/signsecure/pkg/notify"
 	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
 )
@@ -117,6 +118,7 @@ func (a *App) Routes() []httpapi.Route {
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
 	routes = append(routes, billing.Routes(billing.Handlers{Service: a.Billing}, session, sessionOrKey)...)
 	routes = append(routes, envelopes.Routes(envelopes.Handlers{Service: a.Envelopes}, session, sessionOrKey)...)
+	routes = append(routes, notify.Routes(notify.Handlers{Service: notify.NewService(a.Store, a.now)}, session, sessionOrKey)...)
 	return auth.markAuth(routes)
 }
 
