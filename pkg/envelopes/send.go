@@ -186,8 +186,9 @@ type SigningLinkInfo struct {
 }
 
 // SigningLinks returns the links of the signers whose turn it is, for an
-// envelope whose email_notifications is "none". Each call is recorded in
-// the audit trail, because the links let anyone sign.
+// envelope whose signers get no signing-request email: email_notifications
+// "none" or "completion_only". Each call is recorded in the audit trail,
+// because the links let anyone sign.
 //
 // Errors: Invalid (invalid_id); NotFound; Forbidden (not_envelope_sender);
 // Conflict when the envelope sends emails (signing_links_emailed) or is
@@ -198,9 +199,9 @@ func (s *Service) SigningLinks(ctx context.Context, caller *authn.Caller, client
 		return nil, err
 	}
 	e := st.envelope
-	if e.EmailNotifications != EmailNone {
+	if e.EmailNotifications == EmailAll {
 		return nil, &apperr.Error{Code: apperr.Conflict, Reason: "signing_links_emailed",
-			Message: fmt.Sprintf("Envelope %s has email_notifications %q, so its signers get their links by email; links are handed out only for envelopes with %q.", e.ID, e.EmailNotifications, EmailNone)}
+			Message: fmt.Sprintf("Envelope %s has email_notifications %q, so its signers get their links by email; links are handed out only for envelopes with %q or %q.", e.ID, EmailAll, EmailNone, EmailCompletionOnly)}
 	}
 	if e.Status != StatusSent {
 		return nil, stateConflict(e, "signed")
