@@ -137,6 +137,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	cfg := app.DefaultConfig(res.Tables["Table"], res.Buckets["DocumentsBucket"], cursorKey, signingKey)
+	cfg.Envelopes.SigningBaseURL = "http://" + *addr + "/v1/signing"
 	if raw := os.Getenv("SESSION_TTL"); raw != "" {
 		ttl, err := time.ParseDuration(raw)
 		if err != nil || ttl < time.Minute {

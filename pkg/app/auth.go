@@ -117,6 +117,11 @@ func (a authenticator) any(next http.Handler) http.Handler {
 			return err
 		}
 		if !strings.HasPrefix(tok, apikeys.Prefix) {
+			if !strings.HasPrefix(tok, accounts.SessionTokenPrefix) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="signsecure", error="invalid_token"`)
+				return &apperr.Error{Code: apperr.Unauthorized, Reason: "malformed_credentials",
+					Message: fmt.Sprintf("The bearer token is neither a session token (%s...) nor an API key (%s...).", accounts.SessionTokenPrefix, apikeys.Prefix)}
+			}
 			sessionChain.ServeHTTP(w, r)
 			return nil
 		}

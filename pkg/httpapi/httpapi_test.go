@@ -213,3 +213,13 @@ func TestRequestLogHasRouteNotPath(t *testing.T) {
 		t.Errorf("request log lacks the route pattern: %s", logs.String())
 	}
 }
+
+func TestNotFoundDetailRedactsTokens(t *testing.T) {
+	rec, body := serve(newMux(t), "GET", "/v1/signing/sst_abcdefSECRET/nope")
+	if rec.Code != 404 || strings.Contains(rec.Body.String(), "SECRET") {
+		t.Errorf("404 body echoes the token: %s", rec.Body)
+	}
+	if d, _ := body["detail"].(string); !strings.Contains(d, "sst_[redacted]") {
+		t.Errorf("detail = %q; want the redacted segment", d)
+	}
+}

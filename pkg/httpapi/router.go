@@ -116,15 +116,33 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	path := redactPath(r.URL.Path)
 	allowed := m.allowedMethods(r)
 	if len(allowed) == 0 {
 		WriteError(w, r, &apperr.Error{Code: apperr.NotFound, Reason: "route_not_found",
-			Message: fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path)})
+			Message: fmt.Sprintf("No route matches %s %s.", r.Method, path)})
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	WriteError(w, r, &apperr.Error{Code: apperr.MethodNotAllowed, Reason: "method_not_allowed",
-		Message: fmt.Sprintf("%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
+		Message: fmt.Sprintf("%s is not allowed on %s; use %s.", r.Method, path, strings.Join(allowed, " or "))})
+}
+
+// secretPrefixes start the bearer secrets that can appear in a path.
+var secretPrefixes = []string{"sst_", "sess_", "signsecure_"}
+
+// redactPath replaces path segments that hold a secret, such as the token
+// of a signing link, so error details never echo one.
+func redactPath(path string) string {
+	segments := strings.Split(path, "/")
+	for i, seg := range segments {
+		for _, prefix := range secretPrefixes {
+			if strings.HasPrefix(seg, prefix) {
+				segments[i] = prefix + "[redacted]"
+			}
+		}
+	}
+	return strings.Join(segments, "/")
 }
 
 // allowedMethods returns the methods of the routes whose path matches r.

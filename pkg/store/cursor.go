@@ -30,11 +30,15 @@ type cursorSealer struct {
 type cursorPayload struct {
 	Index     string            `json:"i"`
 	Partition string            `json:"p"`
+	Prefix    string            `json:"s,omitempty"`
 	Key       map[string]string `json:"k"`
 }
 
-func (c cursorSealer) seal(index, partition string, last map[string]types.AttributeValue) (string, error) {
-	p := cursorPayload{Index: index, Partition: partition, Key: map[string]string{}}
+// seal binds the cursor to the index, partition and sort key prefix of the
+// listing, because a start key from another listing of the same partition
+// is rejected by DynamoDB with a validation error.
+func (c cursorSealer) seal(index, partition, prefix string, last map[string]types.AttributeValue) (string, error) {
+	p := cursorPayload{Index: index, Partition: partition, Prefix: prefix, Key: map[string]string{}}
 	for name, v := range last {
 		s, ok := v.(*types.AttributeValueMemberS)
 		if !ok {
@@ -49,7 +53,7 @@ func (c cursorSealer) seal(index, partition string, last map[string]types.Attrib
 	return base64.RawURLEncoding.EncodeToString(append(body, c.mac(body)...)), nil
 }
 
-func (c cursorSealer) open(cursor, index, partition string) (map[string]types.AttributeValue, error) {
+func (c cursorSealer) open(cursor, index, partition, prefix string) (map[string]types.AttributeValue, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil || len(raw) <= cursorMACSize {
 		return nil, ErrInvalidCursor
@@ -63,7 +67,7 @@ func (c cursorSealer) open(cursor, index, partition string) (map[string]types.At
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, ErrInvalidCursor
 	}
-	if p.Index != index || p.Partition != partition || len(p.Key) == 0 {
+	if p.Index != index || p.Partition != partition || p.Prefix != prefix || len(p.Key) == 0 {
 		return nil, ErrInvalidCursor
 	}
 

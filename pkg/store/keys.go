@@ -202,3 +202,39 @@ func NotificationPreferencesKey(userID string) Key { return Key{UserPK(userID), 
 // EmailJobKey returns the key of the item that records the state of one
 // email job, so that each job is queued and sent at most once.
 func EmailJobKey(jobID string) Key { return Key{"EMAILJOB#" + jobID, "EMAILJOB"} }
+
+// LowBalanceAlertKey returns the key of the item that records the latest
+// drop of a workspace's wallet below its low-balance threshold that was
+// alerted, so that each drop is alerted once.
+func LowBalanceAlertKey(workspaceID string) Key {
+	return Key{WorkspacePK(workspaceID), "LOWBALANCE_ALERT"}
+}
+
+// WebhookSKPrefix starts the sort key of every webhook endpoint of a
+// workspace.
+func WebhookSKPrefix() string { return "WEBHOOK#" }
+
+// WebhookKey returns the key of a webhook endpoint, from the public id of
+// its workspace.
+func WebhookKey(workspaceID, endpointID string) Key {
+	return Key{WorkspacePK(workspaceID), WebhookSKPrefix() + endpointID}
+}
+
+// WebhookCounterKey returns the key of the item that counts a workspace's
+// webhook endpoints, so that creating one can enforce a maximum.
+func WebhookCounterKey(workspaceID string) Key { return Key{WorkspacePK(workspaceID), "WEBHOOKS"} }
+
+// WebhookDeliveriesPK returns the partition that holds a webhook
+// endpoint's deliveries.
+func WebhookDeliveriesPK(endpointID string) string { return "WEBHOOK#" + endpointID }
+
+// WebhookDeliverySKPrefix starts the sort key of every delivery of a
+// webhook endpoint.
+func WebhookDeliverySKPrefix() string { return "DELIVERY#" }
+
+// WebhookDeliveryKey returns the key of a delivery to a webhook endpoint.
+// Delivery ids are ULIDs whose time is the event's, so an endpoint's
+// deliveries sort by event time.
+func WebhookDeliveryKey(endpointID, deliveryID string) Key {
+	return Key{WebhookDeliveriesPK(endpointID), WebhookDeliverySKPrefix() + deliveryID}
+}

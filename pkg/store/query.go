@@ -77,7 +77,7 @@ func (s *Store) QueryPage(ctx context.Context, q Query, out any) (string, error)
 		in.FilterExpression = &q.Filter
 	}
 	if q.Cursor != "" {
-		start, err := s.cursors.open(q.Cursor, q.Index, q.Partition)
+		start, err := s.cursors.open(q.Cursor, q.Index, q.Partition, q.SKPrefix)
 		if err != nil {
 			return "", err
 		}
@@ -106,5 +106,5 @@ func (s *Store) QueryPage(ctx context.Context, q Query, out any) (string, error)
 	if len(in.ExclusiveStartKey) == 0 {
 		return "", nil
 	}
-	return s.cursors.seal(q.Index, q.Partition, in.ExclusiveStartKey)
+	return s.cursors.seal(q.Index, q.Partition, q.SKPrefix, in.ExclusiveStartKey)
 }

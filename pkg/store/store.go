@@ -22,7 +22,9 @@
 //	API key              APIKEY#<sha256(key)>        APIKEY                      <workspace>#APIKEYS / <key id>
 //	webhook endpoint     <workspace>                 WEBHOOK#<id>
 //	webhook delivery     WEBHOOK#<id>                DELIVERY#<delivery id>
+//	webhook counter      <workspace>                 WEBHOOKS
 //	wallet               <workspace>                 WALLET                      (GSI2 while below threshold)
+//	low-balance alert    <workspace>                 LOWBALANCE_ALERT
 //	ledger entry         <workspace>                 LEDGER#<entry id>
 //	purchase / invoice   <workspace>                 PURCHASE#<purchase id>
 //	invoice counter      INVOICESEQ#<seller id>      COUNTER
@@ -50,11 +52,14 @@
 //	list an organization's invitations            Query ORG#<id>, SK begins_with INVITE#
 //	list the invitations to an email address      Query GSI1 INVITEE#<lowercased email>
 //	list a workspace's ledger or purchases        Query <workspace>, SK begins_with LEDGER# / PURCHASE#
+//	list a workspace's webhook endpoints          Query <workspace>, SK begins_with WEBHOOK#
+//	list an endpoint's deliveries, newest first   Query WEBHOOK#<id>, SK begins_with DELIVERY#, backwards
 //	read an envelope with recipients, documents   Query ENVELOPE#<id>, SK >= DOCUMENT# (consistent)
 //	list an envelope's audit trail                Query ENVELOPE#<id>, SK begins_with AUDIT#
 //	list a user's notifications, newest first     Query USER#<id>, SK begins_with NOTIFICATION#, backwards
 //	count a user's unread notifications           GetItem UNREAD_NOTIFICATIONS, changed in each notification's transaction
 //	find wallets below their threshold            Query GSI2 LOWBALANCE
+//	alert each drop below the threshold once      conditional put of the low-balance alert in the event's transaction
 //	number a seller's invoices without gaps       conditional update of the counter in the completing transaction
 //
 // Every state change that has an event writes its event item in the same

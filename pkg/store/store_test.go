@@ -230,6 +230,7 @@ func TestCursorCannotReachAnotherPartition(t *testing.T) {
 	}{
 		{"other partition", store.Query{Partition: "LIST#theirs", Limit: 1}, next},
 		{"other index", store.Query{Index: store.GSI1, Partition: "LIST#mine", Limit: 1}, next},
+		{"other listing of the partition", store.Query{Partition: "LIST#mine", SKPrefix: "ROW#", Limit: 1}, next},
 		{"edited byte", store.Query{Partition: "LIST#mine", Limit: 1}, string(tampered)},
 		{"not base64", store.Query{Partition: "LIST#mine", Limit: 1}, "%%%"},
 		{"too short", store.Query{Partition: "LIST#mine", Limit: 1}, "YWJj"},
