@@ -9,7 +9,7 @@ BUILD_DIR := .build
 RUNNER := .local/bin/local
 NODE_STAMP := infra/local/node_modules/.package-lock.json
 
-.PHONY: all run test bench build lint deploy install emulators routes clean
+.PHONY: all run test bench build lint deploy install emulators invoke routes clean
 
 all: lint test
 
@@ -59,6 +59,11 @@ lint:
 	diff -u .go.mod.bak go.mod && diff -u .go.sum.bak go.sum; status=$$?; \
 	mv -f .go.mod.bak go.mod; mv -f .go.sum.bak go.sum; \
 	if [ $$status -ne 0 ]; then echo "go mod tidy changes go.mod or go.sum; run it and commit"; exit 1; fi
+
+## invoke: run one asynchronous function once with its sample event, e.g. make invoke FUNCTION=credit-alerts
+invoke: install $(RUNNER)
+	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=credit-alerts|event-dispatcher|email-sender" >&2; exit 2; }
+	$(RUNNER) invoke $(FUNCTION)
 
 ## routes: regenerate functions/*/main.go and the route functions in template.yaml
 routes:

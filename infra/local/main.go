@@ -9,6 +9,7 @@
 //	go run ./infra/local run              start everything; Ctrl-C stops it
 //	go run ./infra/local exec -- CMD ...  start the emulators (in memory), run CMD, stop them
 //	go run ./infra/local emulators        start only the emulators (in memory) until Ctrl-C
+//	go run ./infra/local invoke FUNCTION  run an asynchronous function once with its sample event
 //
 // exec passes the emulators' addresses to CMD in SIGNSECURE_DYNAMODB_ENDPOINT,
 // SIGNSECURE_AWS_ENDPOINT and SIGNSECURE_SES_ENDPOINT, and exits with CMD's
@@ -19,6 +20,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,8 +34,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/signsecure/signsecure/pkg/app"
+	"github.com/signsecure/signsecure/pkg/creditalerts"
 	"github.com/signsecure/signsecure/pkg/email"
+	"github.com/signsecure/signsecure/pkg/ids"
 	"github.com/signsecure/signsecure/pkg/localrun"
 	"github.com/signsecure/signsecure/pkg/localstack"
 )
@@ -58,6 +64,8 @@ func main() {
 		code, err = execCommand(ctx, logger, os.Args[2:])
 	case "emulators":
 		err = emulatorsOnly(ctx, logger)
+	case "invoke":
+		err = invoke(ctx, logger, os.Args[2:])
 	default:
 		usage()
 		os.Exit(2)
@@ -75,6 +83,7 @@ func usage() {
   local run [-addr 127.0.0.1:3000] [-data .local]   run the whole product until Ctrl-C
   local exec -- CMD [ARGS...]                       run CMD with the emulators started
   local emulators                                   run only the emulators until Ctrl-C
+  local invoke [-data .local] FUNCTION              run credit-alerts, event-dispatcher or email-sender once with its sample event
 `)
 }
 
@@ -87,18 +96,27 @@ func root() (string, error) {
 	return localstack.FindModuleRoot(wd)
 }
 
-func run(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:3000", "address the API listens on; keep it on loopback")
-	dataDir := fs.String("data", ".local", "folder for DynamoDB data, emulator logs and local secrets, kept between runs")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// stack is the product on the local emulators: the app over the
+// provisioned table, queues and bucket, with its workers.
+type stack struct {
+	emu       *localstack.Emulators
+	clients   *localstack.Clients
+	resources *localstack.Resources
+	cfg       app.Config
+	app       *app.App
+	workers   *app.Workers
+	data      string
+}
+
+// startStack starts (or reuses) the emulators with DynamoDB data kept in
+// dataDir, provisions the resources of template.yaml and builds the app.
+// addr is where the API is served, which the signing links point to.
+func startStack(ctx context.Context, logger *slog.Logger, dataDir, addr string) (*stack, error) {
 	repo, err := root()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	data := *dataDir
+	data := dataDir
 	if !filepath.IsAbs(data) {
 		data = filepath.Join(repo, data)
 	}
@@ -110,34 +128,35 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		Logger:          logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err := emu.Stop(); err != nil {
-			logger.Error("stop emulators", "error", err.Error())
-		}
-	}()
+	st := &stack{emu: emu, data: data, clients: localstack.NewClients(emu.Endpoints())}
+	if err := st.build(ctx, logger, repo, addr); err != nil {
+		st.stop(logger)
+		return nil, err
+	}
+	return st, nil
+}
 
-	clients := localstack.NewClients(emu.Endpoints())
+func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr string) error {
 	tmpl, err := localstack.OpenTemplate(filepath.Join(repo, "template.yaml"))
 	if err != nil {
 		return err
 	}
-	res, err := localstack.Provision(ctx, clients, tmpl, "signsecure-local-")
-	if err != nil {
+	if st.resources, err = localstack.Provision(ctx, st.clients, tmpl, "signsecure-local-"); err != nil {
 		return err
 	}
 
-	cursorKey, err := localSecret(filepath.Join(data, "cursor-signing.key"))
+	cursorKey, err := localSecret(filepath.Join(st.data, "cursor-signing.key"))
 	if err != nil {
 		return err
 	}
-	signingKey, err := localSecret(filepath.Join(data, "signing-token.key"))
+	signingKey, err := localSecret(filepath.Join(st.data, "signing-token.key"))
 	if err != nil {
 		return err
 	}
-	cfg := app.DefaultConfig(res.Tables["Table"], res.Buckets["DocumentsBucket"], cursorKey, signingKey)
-	cfg.Envelopes.SigningBaseURL = "http://" + *addr + "/v1/signing"
+	cfg := app.DefaultConfig(st.resources.Tables["Table"], st.resources.Buckets["DocumentsBucket"], cursorKey, signingKey)
+	cfg.Envelopes.SigningBaseURL = "http://" + addr + "/v1/signing"
 	if raw := os.Getenv("SESSION_TTL"); raw != "" {
 		ttl, err := time.ParseDuration(raw)
 		if err != nil || ttl < time.Minute {
@@ -145,26 +164,50 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 		cfg.Accounts.SessionTTL = ttl
 	}
-	a, err := app.New(cfg, app.Deps{DynamoDB: clients.DynamoDB, S3: clients.S3, Logger: logger})
-	if err != nil {
+	st.cfg = cfg
+
+	if st.app, err = app.New(cfg, app.Deps{DynamoDB: st.clients.DynamoDB, S3: st.clients.S3, Logger: logger}); err != nil {
 		return err
 	}
-	h, err := a.Handler(a.Routes(), nil)
-	if err != nil {
+	st.workers, err = st.app.NewWorkers(cfg, app.WorkerDeps{
+		SQS:            st.clients.SQS,
+		SES:            st.clients.SES,
+		EmailsQueueURL: st.resources.Queues["EmailsQueue"].URL,
+		Email:          email.Config{From: "SignSecure <no-reply@signsecure.example>", AppURL: "http://" + addr},
+	})
+	return err
+}
+
+func (st *stack) stop(logger *slog.Logger) {
+	if err := st.emu.Stop(); err != nil {
+		logger.Error("stop emulators", "error", err.Error())
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:3000", "address the API listens on; keep it on loopback")
+	dataDir := fs.String("data", ".local", "folder for DynamoDB data, emulator logs and local secrets, kept between runs")
+	alertsEvery := fs.Duration("alerts-every", time.Minute, "how often the credit alerts schedule fires; 0 turns it off")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 
-	workers, err := a.NewWorkers(cfg, app.WorkerDeps{
-		SQS:            clients.SQS,
-		SES:            clients.SES,
-		EmailsQueueURL: res.Queues["EmailsQueue"].URL,
-		Email:          email.Config{From: "SignSecure <no-reply@signsecure.example>", AppURL: "http://" + *addr},
-	})
+	st, err := startStack(ctx, logger, *dataDir, *addr)
 	if err != nil {
 		return err
 	}
-	if err := startEventSources(ctx, logger, clients, res, workers); err != nil {
+	defer st.stop(logger)
+
+	h, err := st.app.Handler(st.app.Routes(), nil)
+	if err != nil {
 		return err
+	}
+	if err := startEventSources(ctx, logger, st.clients, st.resources, st.workers); err != nil {
+		return err
+	}
+	if *alertsEvery > 0 {
+		go fireSchedule(ctx, logger, st.app.NewCreditAlerts(os.Stdout), *alertsEvery)
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -175,13 +218,10 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	logger.Info("SignSecure is running",
-		"api", "http://"+ln.Addr().String(),
-		"routes", len(a.Routes()),
-		"table", cfg.TableName,
-		"sent_mail", emu.Endpoints().SES,
-		"data", data)
-	fmt.Fprintf(os.Stderr, "\nSignSecure API:  http://%s (routes under /v1)\nSent mail (SES): %s\nData and logs:   %s\nPress Ctrl-C to stop.\n\n", ln.Addr(), emu.Endpoints().SES, data)
+	ses := st.emu.Endpoints().SES
+	logger.Info("SignSecure is running", "api", "http://"+ln.Addr().String(), "routes", len(st.app.Routes()),
+		"table", st.cfg.TableName, "sent_mail", ses, "data", st.data)
+	fmt.Fprintf(os.Stderr, "\nSignSecure API:  http://%s (routes under /v1)\nSent mail (SES): %s (JSON at %s/store)\nData and logs:   %s\nPress Ctrl-C to stop.\n\n", ln.Addr(), ses, ses, st.data)
 
 	select {
 	case <-ctx.Done():
@@ -192,6 +232,90 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// fireSchedule invokes the credit alerts handler every interval, as the
+// EventBridge schedule does on AWS.
+func fireSchedule(ctx context.Context, logger *slog.Logger, h *creditalerts.Handler, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			ev := events.EventBridgeEvent{Version: "0", ID: ids.New("sched"), DetailType: "Scheduled Event", Source: "aws.events",
+				AccountID: "000000000000", Time: now.UTC(), Region: "us-east-1", Detail: []byte("{}")}
+			if _, err := h.Handle(ctx, ev); err != nil && ctx.Err() == nil {
+				logger.Error("credit alerts run failed", "error", err.Error())
+			}
+		}
+	}
+}
+
+// invokeSamples maps each asynchronous function to its sample event under
+// infra/events, as `sam local invoke -e` uses them.
+var invokeSamples = map[string]string{
+	"credit-alerts":    "credit-alerts-schedule.json",
+	"event-dispatcher": "event-dispatcher.json",
+	"email-sender":     "email-sender.json",
+}
+
+// invoke runs one asynchronous function once with its sample event against
+// the data of make run, and prints its result.
+func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	dataDir := fs.String("data", ".local", "the data folder of make run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	name := fs.Arg(0)
+	sample, ok := invokeSamples[name]
+	if !ok {
+		return fmt.Errorf("invoke: unknown function %q; choose one of credit-alerts, event-dispatcher, email-sender", name)
+	}
+	repo, err := root()
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, "infra", "events", sample))
+	if err != nil {
+		return err
+	}
+
+	st, err := startStack(ctx, logger, *dataDir, "127.0.0.1:3000")
+	if err != nil {
+		return err
+	}
+	defer st.stop(logger)
+
+	var result any
+	switch name {
+	case "credit-alerts":
+		var ev events.EventBridgeEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("decode %s: %w", sample, err)
+		}
+		result, err = st.app.NewCreditAlerts(os.Stdout).Handle(ctx, ev)
+	case "event-dispatcher":
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("decode %s: %w", sample, err)
+		}
+		result, err = st.workers.Dispatcher.Handle(ctx, ev)
+	case "email-sender":
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("decode %s: %w", sample, err)
+		}
+		result, err = st.workers.Emails.Handle(ctx, ev)
+	}
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", name, err)
+	}
+	out, _ := json.MarshalIndent(result, "", "  ")
+	fmt.Printf("%s\n", out)
+	return nil
 }
 
 func execCommand(ctx context.Context, logger *slog.Logger, args []string) (int, error) {

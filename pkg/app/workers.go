@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/signsecure/signsecure/pkg/creditalerts"
 	"github.com/signsecure/signsecure/pkg/email"
 	"github.com/signsecure/signsecure/pkg/notify"
 )
@@ -99,4 +101,23 @@ func workersFromEnvironment() *Workers {
 		fail(err)
 	}
 	return w
+}
+
+// NewCreditAlerts builds the scheduled credit alert handler; its metrics
+// go to out as embedded metric format log lines.
+func (a *App) NewCreditAlerts(out io.Writer) *creditalerts.Handler {
+	return creditalerts.NewHandler(a.Store, out, a.now, a.Logger)
+}
+
+// StartCreditAlerts is the whole main of the credit alerts function, which
+// an EventBridge schedule invokes.
+func StartCreditAlerts() {
+	logger := lambdacontext.NewLogger()
+	slog.SetDefault(logger)
+	a, err := fromEnvironment(context.Background(), logger)
+	if err != nil {
+		logger.Error("start function", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(a.NewCreditAlerts(os.Stdout).Handle)
 }
