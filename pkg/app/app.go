@@ -89,7 +89,7 @@ func New(cfg Config, deps Deps) (*App, error) {
 		Envelopes: env,
 		Store:     st,
 		Accounts:  acc,
-		Orgs:      orgs.NewService(st, deps.Now, bill.NewWalletItems),
+		Orgs:      orgs.NewService(st, deps.Now, bill.NewWalletItems, orgs.WithInvitationCodeKey(cfg.Envelopes.SigningKey)),
 		Billing:   bill,
 		APIKeys:   apikeys.NewService(st, deps.Now),
 		Logger:    deps.Logger,

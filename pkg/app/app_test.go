@@ -18,6 +18,9 @@ import (
 	"github.com/signsecure/signsecure/pkg/localstack/localstacktest"
 )
 
+// testSigningKey derives signing links and invitation codes in tests.
+var testSigningKey = bytes.Repeat([]byte{9}, 32)
+
 // testAPI is the whole route table behind its middleware on a loopback
 // server, over a fresh table.
 type testAPI struct {
@@ -37,7 +40,7 @@ func newTestAPIApp(t *testing.T) http.Handler {
 func newTestHandler(t *testing.T) (http.Handler, *localstacktest.Env) {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
 	cfg.Accounts.Password = accounts.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
 	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {

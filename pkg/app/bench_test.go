@@ -39,7 +39,7 @@ func benchHandler(b *testing.B) (http.Handler, *atomic.Int64) {
 	b.Helper()
 	env := localstacktest.New(b)
 	calls := &atomic.Int64{}
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
 	a, err := New(cfg, Deps{DynamoDB: countingDynamoDB(b, env.Clients.DynamoDB, calls), S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

@@ -44,7 +44,7 @@ func (a *App) NewWorkers(cfg Config, deps WorkerDeps) (*Workers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build workers: %w", err)
 	}
-	dispatcher := notify.NewEventDispatcher(a.Store, deps.SQS, notify.DispatcherConfig{EmailsQueueURL: deps.EmailsQueueURL}, a.Logger, a.now, a.fanouts()...)
+	dispatcher := notify.NewEventDispatcher(a.Store, deps.SQS, notify.DispatcherConfig{EmailsQueueURL: deps.EmailsQueueURL, InvitationCodeKey: cfg.Envelopes.SigningKey}, a.Logger, a.now, a.fanouts()...)
 	return &Workers{Dispatcher: dispatcher, Emails: sender}, nil
 }
 

@@ -19,7 +19,7 @@ import (
 func newTestWorkers(t *testing.T) *Workers {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
 	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package app
 
 import (
 	"net/http"
+
+	"github.com/signsecure/signsecure/pkg/orgs"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,7 +35,10 @@ func newKeyFlow(t *testing.T) *keyFlow {
 	if inv.status != http.StatusCreated {
 		t.Fatalf("invite: %d %s", inv.status, inv.raw)
 	}
-	acc := api.json("POST", "/v1/me/invitations/"+inv.body["id"].(string)+"/accept", f.memberToken, "")
+	invID := inv.body["id"].(string)
+	wantProblem(t, api.json("POST", "/v1/me/invitations/"+invID+"/accept", f.memberToken, ""), http.StatusForbidden, "invalid_invitation_code", "code")
+	code := orgs.InvitationCode(testSigningKey, invID, "member@example.com")
+	acc := api.json("POST", "/v1/me/invitations/"+invID+"/accept", f.memberToken, `{"code":"`+code+`"}`)
 	if acc.status != http.StatusOK {
 		t.Fatalf("accept: %d %s", acc.status, acc.raw)
 	}

@@ -14,7 +14,7 @@ var sampleVars = map[email.Kind]map[string]string{
 	email.EnvelopeCompleted:      {"envelope_title": "NDA", "sender_name": "Ada", "recipient_name": "Bob"},
 	email.EnvelopeRejected:       {"envelope_title": "NDA", "sender_name": "Ada", "recipient_name": "Bob", "rejected_by": "Cy", "reason": "wrong date"},
 	email.EnvelopeVoided:         {"envelope_title": "NDA", "sender_name": "Ada", "recipient_name": "Bob", "reason": ""},
-	email.OrganizationInvitation: {"inviter_name": "Ada", "organization_name": "Acme", "role": "admin", "expires_at": "Tue, 08 Dec 2026 10:00:00 UTC"},
+	email.OrganizationInvitation: {"inviter_name": "Ada", "organization_name": "Acme", "role": "admin", "expires_at": "Tue, 08 Dec 2026 10:00:00 UTC", "invitation_id": "inv_x", "invitation_code": "sic_0123456789abcdefABCDEFGH"},
 	email.NewLogin:               {"user_name": "Ada", "ip": "203.0.113.7", "user_agent": "Firefox", "logged_in_at": "2026-12-01T10:00:00Z"},
 	email.LowCreditBalance:       {"user_name": "Ada", "workspace_name": "Acme", "balance": "3", "threshold": "5"},
 }

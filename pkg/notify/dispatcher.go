@@ -158,7 +158,7 @@ func NewEventDispatcher(st *store.Store, sqsClient email.SQS, cfg DispatcherConf
 	svc := NewService(st, now)
 	fanouts := []Fanout{
 		NewInApp(svc),
-		NewEmails(st, email.NewEnqueuer(st, sqsClient, cfg.EmailsQueueURL, now), logger),
+		NewEmails(st, email.NewEnqueuer(st, sqsClient, cfg.EmailsQueueURL, now), logger).WithInvitationCodeKey(cfg.InvitationCodeKey),
 	}
 	return NewDispatcher(logger, append(fanouts, extra...)...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/signsecure/signsecure/pkg/email"
 	"github.com/signsecure/signsecure/pkg/events"
+	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
 )
 
@@ -23,9 +24,17 @@ import (
 // nothing. The invitation, new-login and low-balance emails are account
 // emails, which neither that setting nor notification preferences change.
 type Emails struct {
-	queue  *email.Enqueuer
-	dir    directory
-	logger *slog.Logger
+	queue   *email.Enqueuer
+	dir     directory
+	logger  *slog.Logger
+	codeKey []byte
+}
+
+// WithInvitationCodeKey makes invitation emails carry the code that
+// accepting needs, derived with key, and returns f.
+func (f *Emails) WithInvitationCodeKey(key []byte) *Emails {
+	f.codeKey = key
+	return f
 }
 
 // NewEmails returns the email fan-out. It reads users and organizations
@@ -196,17 +205,23 @@ func (f *Emails) planInvitation(ctx context.Context, e events.Event) ([]email.Jo
 	if !d.ExpiresAt.IsZero() {
 		expires = d.ExpiresAt.UTC().Format(time.RFC1123)
 	}
+	vars := map[string]string{
+		"inviter_name":      inviter,
+		"organization_name": org,
+		"role":              d.Role,
+		"expires_at":        expires,
+		"invitation_id":     d.InvitationID,
+		"invitation_code":   "",
+	}
+	if f.codeKey != nil && d.InvitationID != "" {
+		vars["invitation_code"] = orgs.InvitationCode(f.codeKey, d.InvitationID, d.Email)
+	}
 	return []email.Job{{
 		ID:      email.JobID(e.ID, e.Timestamp, email.OrganizationInvitation, d.Email),
 		Kind:    email.OrganizationInvitation,
 		EventID: e.ID,
 		To:      d.Email,
-		Vars: map[string]string{
-			"inviter_name":      inviter,
-			"organization_name": org,
-			"role":              d.Role,
-			"expires_at":        expires,
-		},
+		Vars:    vars,
 	}}, nil
 }
 

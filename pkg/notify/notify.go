@@ -21,6 +21,9 @@ import (
 type DispatcherConfig struct {
 	// EmailsQueueURL is the URL of the emails queue (EMAILS_QUEUE_URL).
 	EmailsQueueURL string
+	// InvitationCodeKey derives the invitation codes that invitation emails
+	// carry (see orgs.InvitationCode); nil leaves the code out.
+	InvitationCodeKey []byte
 }
 
 // DispatcherConfigFromEnv reads the configuration from EMAILS_QUEUE_URL.

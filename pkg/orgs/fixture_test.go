@@ -158,7 +158,7 @@ func (f *fixture) join(t *testing.T, orgID, inviterID string, u accounts.User, r
 	if err != nil {
 		t.Fatalf("invite %s as %s: %v", u.Email, role, err)
 	}
-	if _, err := f.svc.AcceptInvitation(context.Background(), u.ID, inv.ID); err != nil {
+	if _, err := f.svc.AcceptInvitation(context.Background(), u.ID, inv.ID, ""); err != nil {
 		t.Fatalf("accept invitation of %s: %v", u.Email, err)
 	}
 }

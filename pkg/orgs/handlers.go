@@ -255,12 +255,23 @@ func (h Handlers) AcceptInvitation(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	org, err := h.Service.AcceptInvitation(r.Context(), userID, r.PathValue("id"))
+	var in acceptRequest
+	if r.ContentLength != 0 {
+		if err := httpapi.DecodeJSON(w, r, &in); err != nil {
+			return err
+		}
+	}
+	org, err := h.Service.AcceptInvitation(r.Context(), userID, r.PathValue("id"), in.Code)
 	if err != nil {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, org)
 	return nil
+}
+
+// acceptRequest carries the invitation code from the invitation email.
+type acceptRequest struct {
+	Code string `json:"code"`
 }
 
 // DeclineInvitation serves POST /v1/me/invitations/{id}/decline.

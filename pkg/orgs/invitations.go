@@ -2,6 +2,7 @@ package orgs
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"strings"
@@ -316,7 +317,7 @@ func (s *Service) ListMyInvitations(ctx context.Context, userID string, limit in
 //   - Conflict (invitation_not_pending, invitation_expired) for an
 //     invitation that is no longer pending or has expired.
 //   - Conflict (already_member).
-func (s *Service) AcceptInvitation(ctx context.Context, userID, invitationID string) (Organization, error) {
+func (s *Service) AcceptInvitation(ctx context.Context, userID, invitationID, code string) (Organization, error) {
 	inv, err := s.inviteeInvitation(ctx, userID, invitationID)
 	if err != nil {
 		return Organization{}, err
@@ -324,6 +325,13 @@ func (s *Service) AcceptInvitation(ctx context.Context, userID, invitationID str
 	now := s.now().UTC()
 	if err := answerable(inv, now); err != nil {
 		return Organization{}, err
+	}
+	if s.codeKey != nil {
+		want := InvitationCode(s.codeKey, inv.ID, inv.Email)
+		if !hmac.Equal([]byte(code), []byte(want)) {
+			return Organization{}, &apperr.Error{Code: apperr.Forbidden, Reason: "invalid_invitation_code", Field: "code",
+				Message: fmt.Sprintf("Field \"code\" must be the invitation code (%s...) from the invitation email sent to %s; it proves the address is yours.", InvitationCodePrefix, inv.Email)}
+		}
 	}
 	var org orgItem
 	if err := s.store.Get(ctx, store.OrgKey(inv.OrgID), &org); err != nil {

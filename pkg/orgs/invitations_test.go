@@ -120,7 +120,7 @@ func TestInvitationEmailMatchIgnoresCase(t *testing.T) {
 	if err != nil || len(mine) != 1 || mine[0].ID != inv.ID {
 		t.Fatalf("grace's invitations = %+v, %v; want %s", mine, err, inv.ID)
 	}
-	if _, err := f.svc.AcceptInvitation(context.Background(), grace.ID, inv.ID); err != nil {
+	if _, err := f.svc.AcceptInvitation(context.Background(), grace.ID, inv.ID, ""); err != nil {
 		t.Fatalf("accept: %v", err)
 	}
 
@@ -226,7 +226,7 @@ func TestExpiredInvitationCannotBeAccepted(t *testing.T) {
 	f.clock.Advance(DefaultInvitationTTL)
 	before := f.countItems(t)
 
-	_, err = f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID)
+	_, err = f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID, "")
 	wantCode(t, err, apperr.Conflict, "invitation_expired")
 	err = f.svc.DeclineInvitation(context.Background(), bob.ID, inv.ID)
 	wantCode(t, err, apperr.Conflict, "invitation_expired")
@@ -247,7 +247,7 @@ func TestExpiredInvitationCannotBeAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("invite again after expiry: %v", err)
 	}
-	if _, err := f.svc.AcceptInvitation(context.Background(), bob.ID, again.ID); err != nil {
+	if _, err := f.svc.AcceptInvitation(context.Background(), bob.ID, again.ID, ""); err != nil {
 		t.Errorf("accept the new invitation: %v", err)
 	}
 }
@@ -266,7 +266,7 @@ func TestInvitationTTLIsConfigurable(t *testing.T) {
 		t.Errorf("expires_at = %s; want %s", inv.ExpiresAt, want)
 	}
 	f.clock.Advance(time.Hour - time.Second)
-	if _, err := f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID); err != nil {
+	if _, err := f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID, ""); err != nil {
 		t.Errorf("accept one second before expiry: %v", err)
 	}
 }
@@ -324,7 +324,7 @@ func TestConcurrentAcceptMakesOneMembership(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID)
+			_, errs[i] = f.svc.AcceptInvitation(context.Background(), bob.ID, inv.ID, "")
 		}()
 	}
 	close(start)
@@ -366,7 +366,7 @@ func TestDeclineAndRevoke(t *testing.T) {
 	if res := f.do(t, bob.ID, http.MethodPost, "/v1/me/invitations/"+declined.ID+"/decline", ""); res.status != http.StatusNoContent {
 		t.Fatalf("decline status = %d; want 204: %s", res.status, res.raw)
 	}
-	_, err = f.svc.AcceptInvitation(ctx, bob.ID, declined.ID)
+	_, err = f.svc.AcceptInvitation(ctx, bob.ID, declined.ID, "")
 	wantCode(t, err, apperr.Conflict, "invitation_not_pending")
 
 	revoked, err := f.svc.Invite(ctx, ada.ID, org.ID, InviteInput{Email: bob.Email})
@@ -377,7 +377,7 @@ func TestDeclineAndRevoke(t *testing.T) {
 	if res.status != http.StatusNoContent {
 		t.Fatalf("revoke status = %d; want 204: %s", res.status, res.raw)
 	}
-	_, err = f.svc.AcceptInvitation(ctx, bob.ID, revoked.ID)
+	_, err = f.svc.AcceptInvitation(ctx, bob.ID, revoked.ID, "")
 	wantCode(t, err, apperr.Conflict, "invitation_not_pending")
 	err = f.svc.RevokeInvitation(ctx, ada.ID, org.ID, revoked.ID)
 	wantCode(t, err, apperr.Conflict, "invitation_not_pending")
@@ -485,5 +485,38 @@ func TestListInvitationsPaginates(t *testing.T) {
 		if !got[id] {
 			t.Errorf("invitation %s missing from the listing", id)
 		}
+	}
+}
+
+func TestAcceptNeedsInvitationCode(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	f := newFixture(t, WithInvitationCodeKey(key))
+	owner := f.user(t, "Olive", "olive@example.com")
+	org := f.org(t, owner.ID, "Acme")
+	grace := f.user(t, "Grace", "grace@example.com")
+	inv, err := f.svc.Invite(context.Background(), owner.ID, org.ID, InviteInput{Email: "GRACE@example.com", Role: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, code := range []string{"", "sic_wrong", InvitationCode(key, inv.ID, "other@example.com"), InvitationCode([]byte("another key of thirty-two bytes!"), inv.ID, "grace@example.com")} {
+		_, err := f.svc.AcceptInvitation(context.Background(), grace.ID, inv.ID, code)
+		if ae := apperr.As(err); ae == nil || ae.Code != apperr.Forbidden || ae.Reason != "invalid_invitation_code" {
+			t.Errorf("accept with code %q: err = %v; want forbidden invalid_invitation_code", code, err)
+		}
+	}
+	if role := f.roleOf(t, org.ID, grace.ID); role != "" {
+		t.Fatalf("grace has role %q after rejected accepts", role)
+	}
+
+	code := InvitationCode(key, inv.ID, "grace@example.com")
+	if !strings.HasPrefix(code, InvitationCodePrefix) || len(code) != len(InvitationCodePrefix)+24 {
+		t.Errorf("code %q has the wrong form", code)
+	}
+	if _, err := f.svc.AcceptInvitation(context.Background(), grace.ID, inv.ID, code); err != nil {
+		t.Fatalf("accept with the emailed code: %v", err)
+	}
+	if role := f.roleOf(t, org.ID, grace.ID); role != "admin" {
+		t.Errorf("role after accept = %q; want admin", role)
 	}
 }

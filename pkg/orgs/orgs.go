@@ -92,6 +92,9 @@ type Invitation struct {
 
 // Service manages organizations, memberships and invitations.
 type Service struct {
+	// codeKey, when set, derives the invitation codes that accepting
+	// requires.
+	codeKey       []byte
 	store         *store.Store
 	now           func() time.Time
 	newWorkspace  accounts.WorkspaceItemsFunc
@@ -108,6 +111,14 @@ func WithInvitationTTL(d time.Duration) Option {
 		if d > 0 {
 			s.invitationTTL = d
 		}
+	}
+}
+
+// WithInvitationCodeKey makes accepting an invitation require the code
+// from its email (see InvitationCode), derived with key.
+func WithInvitationCodeKey(key []byte) Option {
+	return func(s *Service) {
+		s.codeKey = append([]byte(nil), key...)
 	}
 }
 
