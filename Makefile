@@ -62,7 +62,7 @@ lint:
 
 ## invoke: run one asynchronous function once with its sample event, e.g. make invoke FUNCTION=credit-alerts
 invoke: install $(RUNNER)
-	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=credit-alerts|event-dispatcher|email-sender" >&2; exit 2; }
+	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=credit-alerts|event-dispatcher|email-sender|webhook-sender" >&2; exit 2; }
 	$(RUNNER) invoke $(FUNCTION)
 
 ## routes: regenerate functions/*/main.go and the route functions in template.yaml

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,7 +84,7 @@ func usage() {
   local run [-addr 127.0.0.1:3000] [-data .local]   run the whole product until Ctrl-C
   local exec -- CMD [ARGS...]                       run CMD with the emulators started
   local emulators                                   run only the emulators until Ctrl-C
-  local invoke [-data .local] FUNCTION              run credit-alerts, event-dispatcher or email-sender once with its sample event
+  local invoke [-data .local] FUNCTION              run credit-alerts, event-dispatcher, email-sender or webhook-sender once with its sample event
 `)
 }
 
@@ -111,7 +112,17 @@ type stack struct {
 // startStack starts (or reuses) the emulators with DynamoDB data kept in
 // dataDir, provisions the resources of template.yaml and builds the app.
 // addr is where the API is served, which the signing links point to.
-func startStack(ctx context.Context, logger *slog.Logger, dataDir, addr string) (*stack, error) {
+// stackOptions are the local settings that differ from production.
+type stackOptions struct {
+	// allowLoopbackWebhooks lets webhook endpoints be plain http on
+	// 127.0.0.1, for receivers a developer runs on the same machine.
+	allowLoopbackWebhooks bool
+	// webhookRetryDelays replaces the production attempt schedule, so a
+	// developer can watch three attempts within a minute.
+	webhookRetryDelays []time.Duration
+}
+
+func startStack(ctx context.Context, logger *slog.Logger, dataDir, addr string, opts stackOptions) (*stack, error) {
 	repo, err := root()
 	if err != nil {
 		return nil, err
@@ -131,14 +142,14 @@ func startStack(ctx context.Context, logger *slog.Logger, dataDir, addr string) 
 		return nil, err
 	}
 	st := &stack{emu: emu, data: data, clients: localstack.NewClients(emu.Endpoints())}
-	if err := st.build(ctx, logger, repo, addr); err != nil {
+	if err := st.build(ctx, logger, repo, addr, opts); err != nil {
 		st.stop(logger)
 		return nil, err
 	}
 	return st, nil
 }
 
-func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr string) error {
+func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr string, opts stackOptions) error {
 	tmpl, err := localstack.OpenTemplate(filepath.Join(repo, "template.yaml"))
 	if err != nil {
 		return err
@@ -157,6 +168,11 @@ func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr stri
 	}
 	cfg := app.DefaultConfig(st.resources.Tables["Table"], st.resources.Buckets["DocumentsBucket"], cursorKey, signingKey)
 	cfg.Envelopes.SigningBaseURL = "http://" + addr + "/v1/signing"
+	cfg.Webhooks.QueueURL = st.resources.Queues["WebhookDeliveriesQueue"].URL
+	cfg.Webhooks.AllowInsecureLoopback = opts.allowLoopbackWebhooks
+	if len(opts.webhookRetryDelays) > 0 {
+		cfg.Webhooks.RetryDelays = opts.webhookRetryDelays
+	}
 	if raw := os.Getenv("SESSION_TTL"); raw != "" {
 		ttl, err := time.ParseDuration(raw)
 		if err != nil || ttl < time.Minute {
@@ -166,7 +182,7 @@ func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr stri
 	}
 	st.cfg = cfg
 
-	if st.app, err = app.New(cfg, app.Deps{DynamoDB: st.clients.DynamoDB, S3: st.clients.S3, Logger: logger}); err != nil {
+	if st.app, err = app.New(cfg, app.Deps{DynamoDB: st.clients.DynamoDB, S3: st.clients.S3, SQS: st.clients.SQS, Logger: logger}); err != nil {
 		return err
 	}
 	st.workers, err = st.app.NewWorkers(cfg, app.WorkerDeps{
@@ -189,11 +205,17 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:3000", "address the API listens on; keep it on loopback")
 	dataDir := fs.String("data", ".local", "folder for DynamoDB data, emulator logs and local secrets, kept between runs")
 	alertsEvery := fs.Duration("alerts-every", time.Minute, "how often the credit alerts schedule fires; 0 turns it off")
+	loopback := fs.Bool("allow-loopback-webhooks", true, "accept plain http webhook endpoints on 127.0.0.1 (local development only)")
+	retries := fs.String("webhook-retry-delays", "10s,30s", "waits before the second and third webhook attempt (production: 60s,600s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	delays, err := parseDelays(*retries)
+	if err != nil {
+		return err
+	}
 
-	st, err := startStack(ctx, logger, *dataDir, *addr)
+	st, err := startStack(ctx, logger, *dataDir, *addr, stackOptions{allowLoopbackWebhooks: *loopback, webhookRetryDelays: delays})
 	if err != nil {
 		return err
 	}
@@ -259,6 +281,7 @@ var invokeSamples = map[string]string{
 	"credit-alerts":    "credit-alerts-schedule.json",
 	"event-dispatcher": "event-dispatcher.json",
 	"email-sender":     "email-sender.json",
+	"webhook-sender":   "webhook-sender.json",
 }
 
 // invoke runs one asynchronous function once with its sample event against
@@ -272,7 +295,7 @@ func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
 	name := fs.Arg(0)
 	sample, ok := invokeSamples[name]
 	if !ok {
-		return fmt.Errorf("invoke: unknown function %q; choose one of credit-alerts, event-dispatcher, email-sender", name)
+		return fmt.Errorf("invoke: unknown function %q; choose one of credit-alerts, event-dispatcher, email-sender, webhook-sender", name)
 	}
 	repo, err := root()
 	if err != nil {
@@ -283,7 +306,7 @@ func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	st, err := startStack(ctx, logger, *dataDir, "127.0.0.1:3000")
+	st, err := startStack(ctx, logger, *dataDir, "127.0.0.1:3000", stackOptions{allowLoopbackWebhooks: true})
 	if err != nil {
 		return err
 	}
@@ -309,6 +332,12 @@ func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
 			return fmt.Errorf("decode %s: %w", sample, err)
 		}
 		result, err = st.workers.Emails.Handle(ctx, ev)
+	case "webhook-sender":
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("decode %s: %w", sample, err)
+		}
+		result, err = st.workers.Webhooks.Handle(ctx, ev)
 	}
 	if err != nil {
 		return fmt.Errorf("invoke %s: %w", name, err)
@@ -392,8 +421,9 @@ func startEventSources(ctx context.Context, logger *slog.Logger, clients *locals
 	}
 	stream := localrun.NewStreamPoller(clients.DynamoDBStreams, streamARN, w.Dispatcher.Handle, localrun.StreamOptions{Logger: logger})
 	emails := localrun.NewQueuePoller(clients.SQS, res.Queues["EmailsQueue"].URL, w.Emails.Handle, localrun.QueueOptions{Logger: logger})
+	hooks := localrun.NewQueuePoller(clients.SQS, res.Queues["WebhookDeliveriesQueue"].URL, w.Webhooks.Handle, localrun.QueueOptions{Logger: logger})
 
-	for name, run := range map[string]func(context.Context) error{"stream": stream.Run, "emails queue": emails.Run} {
+	for name, run := range map[string]func(context.Context) error{"stream": stream.Run, "emails queue": emails.Run, "webhook deliveries queue": hooks.Run} {
 		go func() {
 			if err := run(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("event source stopped", "source", name, "error", err.Error())
@@ -407,6 +437,19 @@ func startEventSources(ctx context.Context, logger *slog.Logger, clients *locals
 		logger.Warn("stream poller not ready after 10s; events written now may be missed")
 	}
 	return nil
+}
+
+// parseDelays reads a comma-separated list of Go durations.
+func parseDelays(list string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, part := range strings.Split(list, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("-webhook-retry-delays %q: %w", list, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // localSecret reads a base64 secret from path, making a new 32-byte one

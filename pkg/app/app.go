@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/apikeys"
@@ -20,6 +21,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/notify"
 	"github.com/signsecure/signsecure/pkg/orgs"
 	"github.com/signsecure/signsecure/pkg/store"
+	"github.com/signsecure/signsecure/pkg/webhooks"
 )
 
 // Deps are the clients and hooks the app is built from.
@@ -28,6 +30,11 @@ type Deps struct {
 	DynamoDB store.DynamoDB
 	// S3 stores envelope documents and invoices.
 	S3 *s3.Client
+	// SQS sends webhook deliveries that a user asks for (tests and
+	// redeliveries).
+	SQS *sqs.Client
+	// Resolver looks up webhook host names; nil means the system resolver.
+	Resolver webhooks.Resolver
 	// HTTPClient calls the payment provider; nil means a client with a
 	// 15-second timeout.
 	HTTPClient *http.Client
@@ -45,6 +52,7 @@ type App struct {
 	APIKeys   *apikeys.Service
 	Billing   *billing.Service
 	Envelopes *envelopes.Service
+	Webhooks  *webhooks.Service
 	Logger    *slog.Logger
 	now       func() time.Time
 }
@@ -84,7 +92,14 @@ func New(cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build app: %w", err)
 	}
+	hooks, err := webhooks.NewService(cfg.Webhooks, webhooks.Deps{
+		Store: st, SQS: deps.SQS, Resolver: deps.Resolver, Logger: deps.Logger, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build app: %w", err)
+	}
 	return &App{
+		Webhooks:  hooks,
 		now:       deps.Now,
 		Envelopes: env,
 		Store:     st,
@@ -118,6 +133,7 @@ func (a *App) Routes() []httpapi.Route {
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
 	routes = append(routes, billing.Routes(billing.Handlers{Service: a.Billing}, session, sessionOrKey)...)
 	routes = append(routes, envelopes.Routes(envelopes.Handlers{Service: a.Envelopes}, session, sessionOrKey)...)
+	routes = append(routes, webhooks.Routes(webhooks.Handlers{Service: a.Webhooks}, session, sessionOrKey)...)
 	routes = append(routes, notify.Routes(notify.Handlers{Service: notify.NewService(a.Store, a.now)}, session, sessionOrKey)...)
 	return auth.markAuth(routes)
 }

@@ -21,6 +21,15 @@ import (
 // testSigningKey derives signing links and invitation codes in tests.
 var testSigningKey = bytes.Repeat([]byte{9}, 32)
 
+// testConfig returns the default configuration over a test environment's
+// table, bucket and webhook queue, with loopback webhook receivers allowed.
+func testConfig(env *localstacktest.Env) Config {
+	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
+	cfg.Webhooks.QueueURL = env.Queues["WebhookDeliveriesQueue"].URL
+	cfg.Webhooks.AllowInsecureLoopback = true
+	return cfg
+}
+
 // testAPI is the whole route table behind its middleware on a loopback
 // server, over a fresh table.
 type testAPI struct {
@@ -40,9 +49,9 @@ func newTestAPIApp(t *testing.T) http.Handler {
 func newTestHandler(t *testing.T) (http.Handler, *localstacktest.Env) {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
+	cfg := testConfig(env)
 	cfg.Accounts.Password = accounts.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
-	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, SQS: env.Clients.SQS, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -39,8 +38,8 @@ func benchHandler(b *testing.B) (http.Handler, *atomic.Int64) {
 	b.Helper()
 	env := localstacktest.New(b)
 	calls := &atomic.Int64{}
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
-	a, err := New(cfg, Deps{DynamoDB: countingDynamoDB(b, env.Clients.DynamoDB, calls), S3: env.Clients.S3, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	cfg := testConfig(env)
+	a, err := New(cfg, Deps{DynamoDB: countingDynamoDB(b, env.Clients.DynamoDB, calls), S3: env.Clients.S3, SQS: env.Clients.SQS, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}

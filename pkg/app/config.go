@@ -9,6 +9,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/accounts"
 	"github.com/signsecure/signsecure/pkg/billing"
 	"github.com/signsecure/signsecure/pkg/envelopes"
+	"github.com/signsecure/signsecure/pkg/webhooks"
 )
 
 // Config is what every function reads from its environment.
@@ -29,6 +30,9 @@ type Config struct {
 	// Envelopes holds the send cost and the signing-link key and URL
 	// (ENVELOPE_SEND_COST and SIGNING_* variables).
 	Envelopes envelopes.Config
+	// Webhooks holds the deliveries queue, the attempt schedule and the
+	// address rules (WEBHOOK_* variables).
+	Webhooks webhooks.Config
 }
 
 // ConfigFromEnv reads the configuration from environment variables.
@@ -62,12 +66,16 @@ func ConfigFromEnv() (Config, error) {
 	if cfg.Envelopes, err = envelopes.ConfigFromEnv(os.Getenv); err != nil {
 		return Config{}, err
 	}
+	if cfg.Webhooks, err = webhooks.ConfigFromEnv(os.Getenv); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
 }
 
 // DefaultConfig returns the configuration for a table and bucket with
 // every rule at its default, as the local runner uses it. signingKey
-// derives the envelopes' signing tokens.
+// derives the envelopes' signing tokens and the invitation codes; the
+// webhook deliveries queue URL is left for the caller to set.
 func DefaultConfig(table, bucket string, cursorKey, signingKey []byte) Config {
 	cfg := Config{
 		TableName:       table,
@@ -76,6 +84,7 @@ func DefaultConfig(table, bucket string, cursorKey, signingKey []byte) Config {
 		Accounts:        accounts.DefaultConfig(),
 		Billing:         billing.DefaultConfig(),
 		Envelopes:       envelopes.DefaultConfig(),
+		Webhooks:        webhooks.DefaultConfig(),
 	}
 	cfg.Envelopes.SigningKey = signingKey
 	return cfg

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"io"
 	"log/slog"
 	"strings"
@@ -22,8 +23,13 @@ const (
 func RouteTable() ([]httpapi.Route, error) {
 	cfg := DefaultConfig("unused", "unused", make([]byte, 32), make([]byte, 32))
 	cfg.Accounts.Password.MemoryKiB, cfg.Accounts.Password.Iterations = 8, 1
-	// The S3 client is never called; the services only require one.
-	a, err := New(cfg, Deps{S3: s3.New(s3.Options{Region: "us-east-1"}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Webhooks.QueueURL = "unused"
+	// The clients are never called; the services only require them.
+	a, err := New(cfg, Deps{
+		S3:     s3.New(s3.Options{Region: "us-east-1"}),
+		SQS:    sqs.New(sqs.Options{Region: "us-east-1"}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +65,13 @@ func main() {
 `, rt.Name, rt.Method, rt.Path)
 }
 
+// queueSenders lists the routes whose functions send to the webhook
+// deliveries queue directly: tests and redeliveries a user asks for.
+var queueSenders = map[string]bool{
+	"webhooks-redeliver": true,
+	"webhooks-test":      true,
+}
+
 // bucketAccess lists the routes whose functions use the documents bucket,
 // with the SAM policy template each needs.
 var bucketAccess = map[string]string{
@@ -81,6 +94,9 @@ func FunctionResource(rt httpapi.Route) string {
 	policies := fmt.Sprintf("        - %s:\n            TableName: !Ref Table\n", policy)
 	if s3Policy, ok := bucketAccess[rt.Name]; ok {
 		policies += fmt.Sprintf("        - %s:\n            BucketName: !Ref DocumentsBucket\n", s3Policy)
+	}
+	if queueSenders[rt.Name] {
+		policies += "        - SQSSendMessagePolicy:\n            QueueName: !GetAtt WebhookDeliveriesQueue.QueueName\n"
 	}
 	return fmt.Sprintf(`  %[1]s:
     Type: AWS::Serverless::Function

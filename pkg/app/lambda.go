@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/signsecure/signsecure/pkg/httpapi"
 	"github.com/signsecure/signsecure/pkg/lambdahttp"
@@ -52,5 +53,10 @@ func fromEnvironment(ctx context.Context, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return New(cfg, Deps{DynamoDB: dynamodb.NewFromConfig(awsCfg), S3: s3.NewFromConfig(awsCfg), Logger: logger})
+	return New(cfg, Deps{
+		DynamoDB: dynamodb.NewFromConfig(awsCfg),
+		S3:       s3.NewFromConfig(awsCfg),
+		SQS:      sqs.NewFromConfig(awsCfg),
+		Logger:   logger,
+	})
 }

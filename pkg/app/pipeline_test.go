@@ -32,10 +32,10 @@ type pipelineAPI struct {
 func newPipelineAPI(t *testing.T) *pipelineAPI {
 	t.Helper()
 	env := localstacktest.New(t)
-	cfg := DefaultConfig(env.TableName, env.BucketName, bytes.Repeat([]byte{7}, 32), testSigningKey)
+	cfg := testConfig(env)
 	cfg.Accounts.Password.MemoryKiB, cfg.Accounts.Password.Iterations = 1024, 1
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, Logger: logger})
+	a, err := New(cfg, Deps{DynamoDB: env.Clients.DynamoDB, S3: env.Clients.S3, SQS: env.Clients.SQS, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

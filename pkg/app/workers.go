@@ -16,6 +16,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/creditalerts"
 	"github.com/signsecure/signsecure/pkg/email"
 	"github.com/signsecure/signsecure/pkg/notify"
+	"github.com/signsecure/signsecure/pkg/webhooks"
 )
 
 // Workers holds the asynchronous functions: the stream dispatcher and the
@@ -23,6 +24,7 @@ import (
 type Workers struct {
 	Dispatcher *notify.Dispatcher
 	Emails     *email.Sender
+	Webhooks   *webhooks.Sender
 }
 
 // WorkerDeps are the clients and settings of the workers.
@@ -45,18 +47,27 @@ func (a *App) NewWorkers(cfg Config, deps WorkerDeps) (*Workers, error) {
 		return nil, fmt.Errorf("build workers: %w", err)
 	}
 	dispatcher := notify.NewEventDispatcher(a.Store, deps.SQS, notify.DispatcherConfig{EmailsQueueURL: deps.EmailsQueueURL, InvitationCodeKey: cfg.Envelopes.SigningKey}, a.Logger, a.now, a.fanouts()...)
-	return &Workers{Dispatcher: dispatcher, Emails: sender}, nil
+	return &Workers{Dispatcher: dispatcher, Emails: sender, Webhooks: webhooks.NewSender(a.Webhooks)}, nil
 }
 
 // fanouts returns the extra event consumers the dispatcher calls, after
 // notifications and emails.
-func (a *App) fanouts() []notify.Fanout { return nil }
+func (a *App) fanouts() []notify.Fanout {
+	return []notify.Fanout{webhooks.NewFanout(a.Webhooks)}
+}
 
 // StartDispatcher is the whole main of the event dispatcher function,
 // which the table's stream invokes.
 func StartDispatcher() {
 	w := workersFromEnvironment()
 	lambda.Start(w.Dispatcher.Handle)
+}
+
+// StartWebhookSender is the whole main of the webhook delivery function,
+// which the webhook deliveries queue invokes.
+func StartWebhookSender() {
+	w := workersFromEnvironment()
+	lambda.Start(w.Webhooks.Handle)
 }
 
 // StartEmailSender is the whole main of the email function, which the
