@@ -9,7 +9,7 @@ BUILD_DIR := .build
 RUNNER := .local/bin/local
 NODE_STAMP := infra/local/node_modules/.package-lock.json
 
-.PHONY: all run test bench build lint deploy install emulators invoke routes clean
+.PHONY: all run test e2e bench build lint deploy install emulators invoke routes clean
 
 all: lint test
 
@@ -36,7 +36,11 @@ emulators: install $(RUNNER)
 
 ## test: run every test with the race detector against fresh emulators
 test: install $(RUNNER)
-	$(RUNNER) exec -- $(GO) test -race -count=1 ./...
+	SIGNSECURE_E2E_RUNNER=$(abspath $(RUNNER)) $(RUNNER) exec -- $(GO) test -race -count=1 ./...
+
+## e2e: run the end-to-end suite: it starts the local runner and drives only its HTTP API
+e2e: install $(RUNNER)
+	SIGNSECURE_E2E_RUNNER=$(abspath $(RUNNER)) $(RUNNER) exec -- $(GO) test -count=1 -v ./infra/e2e
 
 ## bench: run the benchmarks against DynamoDB Local
 bench: install $(RUNNER)

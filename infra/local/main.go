@@ -112,6 +112,9 @@ type stack struct {
 // startStack starts (or reuses) the emulators with DynamoDB data kept in
 // dataDir, provisions the resources of template.yaml and builds the app.
 // addr is where the API is served, which the signing links point to.
+// defaultPrefix starts the resource names of make run.
+const defaultPrefix = "signsecure-local-"
+
 // stackOptions are the local settings that differ from production.
 type stackOptions struct {
 	// allowLoopbackWebhooks lets webhook endpoints be plain http on
@@ -120,6 +123,10 @@ type stackOptions struct {
 	// webhookRetryDelays replaces the production attempt schedule, so a
 	// developer can watch three attempts within a minute.
 	webhookRetryDelays []time.Duration
+	// prefix starts the names of the table, queues and bucket, so several
+	// runners can share one set of emulators without consuming each
+	// other's messages.
+	prefix string
 }
 
 func startStack(ctx context.Context, logger *slog.Logger, dataDir, addr string, opts stackOptions) (*stack, error) {
@@ -154,7 +161,7 @@ func (st *stack) build(ctx context.Context, logger *slog.Logger, repo, addr stri
 	if err != nil {
 		return err
 	}
-	if st.resources, err = localstack.Provision(ctx, st.clients, tmpl, "signsecure-local-"); err != nil {
+	if st.resources, err = localstack.Provision(ctx, st.clients, tmpl, opts.prefix); err != nil {
 		return err
 	}
 
@@ -207,6 +214,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	alertsEvery := fs.Duration("alerts-every", time.Minute, "how often the credit alerts schedule fires; 0 turns it off")
 	loopback := fs.Bool("allow-loopback-webhooks", true, "accept plain http webhook endpoints on 127.0.0.1 (local development only)")
 	retries := fs.String("webhook-retry-delays", "10s,30s", "waits before the second and third webhook attempt (production: 60s,600s)")
+	prefix := fs.String("prefix", defaultPrefix, "start of the table, queue and bucket names; give each runner that shares the emulators its own")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -215,7 +223,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	st, err := startStack(ctx, logger, *dataDir, *addr, stackOptions{allowLoopbackWebhooks: *loopback, webhookRetryDelays: delays})
+	st, err := startStack(ctx, logger, *dataDir, *addr, stackOptions{allowLoopbackWebhooks: *loopback, webhookRetryDelays: delays, prefix: *prefix})
 	if err != nil {
 		return err
 	}
@@ -289,6 +297,7 @@ var invokeSamples = map[string]string{
 func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	dataDir := fs.String("data", ".local", "the data folder of make run")
+	prefix := fs.String("prefix", defaultPrefix, "the resource name prefix of the make run to act on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -306,7 +315,7 @@ func invoke(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	st, err := startStack(ctx, logger, *dataDir, "127.0.0.1:3000", stackOptions{allowLoopbackWebhooks: true})
+	st, err := startStack(ctx, logger, *dataDir, "127.0.0.1:3000", stackOptions{allowLoopbackWebhooks: true, prefix: *prefix})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/signsecure/signsecure/pkg/accounts"
+	"github.com/signsecure/signsecure/pkg/apidoc"
 	"github.com/signsecure/signsecure/pkg/apikeys"
 	"github.com/signsecure/signsecure/pkg/billing"
 	"github.com/signsecure/signsecure/pkg/envelopes"
@@ -128,6 +129,7 @@ func (a *App) Routes() []httpapi.Route {
 		{Name: "me-sessions-list", Method: http.MethodGet, Path: "/v1/me/sessions", Handler: session(httpapi.HandlerFunc(acc.ListSessions))},
 		{Name: "me-sessions-revoke", Method: http.MethodDelete, Path: "/v1/me/sessions/{id}", Handler: session(httpapi.HandlerFunc(acc.RevokeSession))},
 		{Name: "workspace-get", Method: http.MethodGet, Path: "/v1/workspace", Handler: sessionOrKey(httpapi.HandlerFunc(getWorkspace))},
+		{Name: "openapi-get", Method: http.MethodGet, Path: "/v1/openapi.json", Handler: apidoc.Handler()},
 	}
 	routes = append(routes, orgs.Routes(orgs.Handlers{Service: a.Orgs}, session, sessionOrKey)...)
 	routes = append(routes, apikeys.Routes(apikeys.Handlers{Service: a.APIKeys}, session, sessionOrKey)...)
