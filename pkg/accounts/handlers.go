@@ -20,8 +20,11 @@ type authResponse struct {
 	Session NewSession `json:"session"`
 }
 
+// clientOf returns where a request comes from. The user agent is cut to
+// maxUserAgentLength characters here, because it is stored with sessions
+// and devices and travels in new-login events and emails.
 func clientOf(r *http.Request) Client {
-	return Client{IP: httpapi.ClientIP(r), UserAgent: r.UserAgent()}
+	return Client{IP: httpapi.ClientIP(r), UserAgent: truncate(r.UserAgent(), maxUserAgentLength)}
 }
 
 // Signup serves POST /v1/auth/signup.

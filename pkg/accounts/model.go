@@ -55,7 +55,7 @@ type userItem struct {
 }
 
 func (u userItem) user() User {
-	return User{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: parseTime(u.CreatedAt), UpdatedAt: parseTime(u.UpdatedAt)}
+	return User{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: store.ParseTime(u.CreatedAt), UpdatedAt: store.ParseTime(u.UpdatedAt)}
 }
 
 // emailClaimItem reserves a lowercased email address for one user.
@@ -78,7 +78,7 @@ type sessionItem struct {
 func (s sessionItem) session(currentHash string) Session {
 	return Session{
 		ID:        s.ID,
-		CreatedAt: parseTime(s.CreatedAt),
+		CreatedAt: store.ParseTime(s.CreatedAt),
 		ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC(),
 		IP:        s.IP,
 		UserAgent: s.UserAgent,
@@ -92,16 +92,4 @@ type deviceItem struct {
 	UserAgent   string `dynamodbav:"user_agent"`
 	Network     string `dynamodbav:"network"`
 	FirstSeenAt string `dynamodbav:"first_seen_at"`
-}
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }

@@ -53,7 +53,7 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, in ProfileUp
 		}
 	}
 	now := s.now().UTC()
-	next.UpdatedAt = formatTime(now)
+	next.UpdatedAt = store.FormatTime(now)
 
 	update := s.store.UpdateIn(store.UserKey(userID),
 		"SET #name = :name, email = :email, updated_at = :now",
@@ -135,7 +135,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionHash, curre
 				":hash": &types.AttributeValueMemberS{Value: hash},
 				":new":  &types.AttributeValueMemberN{Value: newEpoch},
 				":old":  &types.AttributeValueMemberN{Value: oldEpoch},
-				":now":  &types.AttributeValueMemberS{Value: formatTime(now)},
+				":now":  &types.AttributeValueMemberS{Value: store.FormatTime(now)},
 			}),
 		s.store.UpdateIn(store.SessionKey(sessionHash),
 			"SET auth_epoch = :new",

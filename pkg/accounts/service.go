@@ -22,6 +22,9 @@ import (
 // recognisable and cannot be mistaken for an API key.
 const SessionTokenPrefix = "sess_"
 
+// maxUserAgentLength bounds the user agent kept with a session or device.
+const maxUserAgentLength = 256
+
 // sessionTokenChars is the random part's length: 43 base62 characters
 // carry about 256 bits.
 const sessionTokenChars = 43
@@ -125,8 +128,8 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, client Client) (Us
 		Name:         name,
 		Email:        email,
 		PasswordHash: hash,
-		CreatedAt:    formatTime(now),
-		UpdatedAt:    formatTime(now),
+		CreatedAt:    store.FormatTime(now),
+		UpdatedAt:    store.FormatTime(now),
 	}
 	claim := emailClaimItem{Item: itemAt(store.EmailKey(email), entityEmailClaim), UserID: userID}
 	sess, tok := s.newSessionItem(userID, user.AuthEpoch, client, now)
@@ -277,9 +280,9 @@ func (s *Service) newSessionItem(userID string, epoch int64, client Client, now 
 		ID:        id,
 		UserID:    userID,
 		AuthEpoch: epoch,
-		CreatedAt: formatTime(now),
+		CreatedAt: store.FormatTime(now),
 		IP:        client.IP,
-		UserAgent: truncate(client.UserAgent, 256),
+		UserAgent: truncate(client.UserAgent, maxUserAgentLength),
 	}, tok
 }
 

@@ -68,7 +68,7 @@ func (f *fixture) signup(t *testing.T, email string) (User, NewSession) {
 // that a rejected request wrote nothing.
 func (f *fixture) countItems(t *testing.T) int {
 	t.Helper()
-	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, Select: types.SelectCount, ConsistentRead: ptr(true)})
+	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, Select: types.SelectCount, ConsistentRead: new(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +80,10 @@ func (f *fixture) eventsOfType(t *testing.T, typ string) []map[string]types.Attr
 	t.Helper()
 	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{
 		TableName:                 &f.table,
-		FilterExpression:          ptr("entity = :e AND #t = :t"),
+		FilterExpression:          new("entity = :e AND #t = :t"),
 		ExpressionAttributeNames:  map[string]string{"#t": "type"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":e": &types.AttributeValueMemberS{Value: "event"}, ":t": &types.AttributeValueMemberS{Value: typ}},
-		ConsistentRead:            ptr(true),
+		ConsistentRead:            new(true),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func (s *Service) reserveLoginAttempt(ctx context.Context, email, ip string, now
 func (s *Service) addThrottleCount(ctx context.Context, key store.Key, delta, limit int, windowEnd time.Time) error {
 	in := &dynamodb.UpdateItemInput{
 		Key:              key.Attributes(),
-		UpdateExpression: ptr("ADD attempts :delta SET entity = :entity, expires_at = :expires"),
+		UpdateExpression: new("ADD attempts :delta SET entity = :entity, expires_at = :expires"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":delta":   &types.AttributeValueMemberN{Value: strconv.Itoa(delta)},
 			":entity":  &types.AttributeValueMemberS{Value: entityThrottle},
@@ -80,7 +80,7 @@ func (s *Service) addThrottleCount(ctx context.Context, key store.Key, delta, li
 		ReturnValues: types.ReturnValueNone,
 	}
 	if limit > 0 {
-		in.ConditionExpression = ptr("attribute_not_exists(attempts) OR attempts < :max")
+		in.ConditionExpression = new("attribute_not_exists(attempts) OR attempts < :max")
 		in.ExpressionAttributeValues[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(limit)}
 	}
 	_, err := s.store.Update(ctx, in)
@@ -94,9 +94,9 @@ func newDeviceItem(userID string, client Client, now time.Time) deviceItem {
 	key := store.DeviceKey(userID, token.Hash(client.UserAgent+"\x00"+network))
 	return deviceItem{
 		Item:        itemAt(key, entityDevice),
-		UserAgent:   truncate(client.UserAgent, 256),
+		UserAgent:   truncate(client.UserAgent, maxUserAgentLength),
 		Network:     network,
-		FirstSeenAt: formatTime(now),
+		FirstSeenAt: store.FormatTime(now),
 	}
 }
 
@@ -116,5 +116,3 @@ func clientNetwork(ip string) string {
 	}
 	return prefix.String()
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -85,8 +85,8 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Key, Usage, err
 // when that is the item's window and it is below the key's limit.
 func (s *Service) countInWindow(ctx context.Context, itemKey store.Key, now time.Time, current int64) (keyItem, map[string]types.AttributeValue, error) {
 	return s.countRequest(ctx, itemKey, &dynamodb.UpdateItemInput{
-		UpdateExpression: ptr("SET last_used_at = :now, window_counts.#window = window_counts.#window + :one"),
-		ConditionExpression: ptr(validKeyCondition +
+		UpdateExpression: new("SET last_used_at = :now, window_counts.#window = window_counts.#window + :one"),
+		ConditionExpression: new(validKeyCondition +
 			" AND window_start = :window AND window_counts.#window < rate_limit_per_minute"),
 		ExpressionAttributeNames:  map[string]string{"#window": windowName(current)},
 		ExpressionAttributeValues: requestValues(now, current),
@@ -115,8 +115,8 @@ func (s *Service) openWindow(ctx context.Context, itemKey store.Key, now time.Ti
 	condition += " AND (attribute_not_exists(window_counts.#window) OR window_counts.#window < rate_limit_per_minute)"
 
 	return s.countRequest(ctx, itemKey, &dynamodb.UpdateItemInput{
-		UpdateExpression:          ptr(update),
-		ConditionExpression:       ptr(condition),
+		UpdateExpression:          new(update),
+		ConditionExpression:       new(condition),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
@@ -173,7 +173,7 @@ func rejection(old map[string]types.AttributeValue, now time.Time, current int64
 
 func requestValues(now time.Time, window int64) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		":now":      &types.AttributeValueMemberS{Value: formatTime(now)},
+		":now":      &types.AttributeValueMemberS{Value: store.FormatTime(now)},
 		":now_unix": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
 		":window":   &types.AttributeValueMemberN{Value: strconv.FormatInt(window, 10)},
 		":one":      &types.AttributeValueMemberN{Value: "1"},

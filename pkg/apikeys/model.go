@@ -105,7 +105,7 @@ func (it keyItem) key() Key {
 		CreatedBy:          it.CreatedBy,
 		Prefix:             it.Prefix,
 		LastFour:           it.LastFour,
-		CreatedAt:          parseTime(it.CreatedAt),
+		CreatedAt:          store.ParseTime(it.CreatedAt),
 		RateLimitPerMinute: it.RateLimit,
 	}
 	if it.KeyExpiresAt != 0 {
@@ -113,11 +113,11 @@ func (it keyItem) key() Key {
 		k.ExpiresAt = &t
 	}
 	if it.RevokedAt != "" {
-		t := parseTime(it.RevokedAt)
+		t := store.ParseTime(it.RevokedAt)
 		k.RevokedAt = &t
 	}
 	if it.LastUsedAt != "" {
-		t := parseTime(it.LastUsedAt)
+		t := store.ParseTime(it.LastUsedAt)
 		k.LastUsedAt = &t
 	}
 	return k
@@ -137,15 +137,3 @@ func (it keyItem) expiredAt(now time.Time) bool {
 func windowName(start int64) string { return strconv.FormatInt(start, 10) }
 
 func windowStart(now time.Time) int64 { return now.Truncate(window).Unix() }
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}

@@ -125,7 +125,7 @@ func (s *Service) Create(ctx context.Context, caller *authn.Caller, in CreateInp
 		Name:         name,
 		WorkspaceID:  caller.WorkspaceID,
 		CreatedBy:    caller.UserID,
-		CreatedAt:    formatTime(now),
+		CreatedAt:    store.FormatTime(now),
 		RateLimit:    limit,
 		WindowStart:  start,
 		WindowCounts: map[string]int{windowName(start): 0},
@@ -236,8 +236,8 @@ func (s *Service) Update(ctx context.Context, caller *authn.Caller, id string, i
 	}
 	newItem, err := s.store.Update(ctx, &dynamodb.UpdateItemInput{
 		Key:                                 store.Key{PK: found.PK, SK: found.SK}.Attributes(),
-		UpdateExpression:                    ptr("SET " + strings.Join(sets, ", ")),
-		ConditionExpression:                 ptr("attribute_exists(PK) AND workspace_id = :workspace AND attribute_not_exists(revoked_at)"),
+		UpdateExpression:                    new("SET " + strings.Join(sets, ", ")),
+		ConditionExpression:                 new("attribute_exists(PK) AND workspace_id = :workspace AND attribute_not_exists(revoked_at)"),
 		ExpressionAttributeNames:            nilIfEmpty(names),
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
@@ -282,10 +282,10 @@ func (s *Service) Revoke(ctx context.Context, caller *authn.Caller, id string) e
 	}
 	old, err := s.store.Update(ctx, &dynamodb.UpdateItemInput{
 		Key:                 store.Key{PK: found.PK, SK: found.SK}.Attributes(),
-		UpdateExpression:    ptr("SET revoked_at = :now, expires_at = :remove_at"),
-		ConditionExpression: ptr("attribute_exists(PK) AND workspace_id = :workspace AND attribute_not_exists(revoked_at)"),
+		UpdateExpression:    new("SET revoked_at = :now, expires_at = :remove_at"),
+		ConditionExpression: new("attribute_exists(PK) AND workspace_id = :workspace AND attribute_not_exists(revoked_at)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":       &types.AttributeValueMemberS{Value: formatTime(now)},
+			":now":       &types.AttributeValueMemberS{Value: store.FormatTime(now)},
 			":remove_at": &types.AttributeValueMemberN{Value: strconv.FormatInt(removeAt, 10)},
 			":workspace": &types.AttributeValueMemberS{Value: caller.WorkspaceID},
 		},
@@ -428,5 +428,3 @@ func nilIfEmpty(m map[string]string) map[string]string {
 	}
 	return m
 }
-
-func ptr[T any](v T) *T { return &v }

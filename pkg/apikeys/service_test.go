@@ -74,7 +74,7 @@ func countingDynamoDB(base *dynamodb.Client, calls *atomic.Int64) *dynamodb.Clie
 // scan returns every item in the table.
 func (f *fixture) scan(t *testing.T) []map[string]types.AttributeValue {
 	t.Helper()
-	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, ConsistentRead: ptr(true)})
+	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, ConsistentRead: new(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +541,7 @@ func TestRevokeTwiceKeepsFirstTime(t *testing.T) {
 	if second.RevokedAt != first.RevokedAt {
 		t.Errorf("revoked_at moved from %s to %s", first.RevokedAt, second.RevokedAt)
 	}
-	if want := parseTime(first.RevokedAt).Add(retention).Unix(); first.ExpiresAt != want {
+	if want := store.ParseTime(first.RevokedAt).Add(retention).Unix(); first.ExpiresAt != want {
 		t.Errorf("TTL = %d; want revocation plus %s = %d", first.ExpiresAt, retention, want)
 	}
 	got, err := f.svc.Get(context.Background(), caller, k.ID)

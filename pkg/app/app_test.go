@@ -287,3 +287,16 @@ func stringsReader(body string) io.Reader {
 	}
 	return strings.NewReader(body)
 }
+
+func TestLoginWithHugeUserAgent(t *testing.T) {
+	api := newTestAPI(t)
+	api.signup("ada@example.com", "a long enough password")
+	res := api.do("POST", "/v1/auth/login", "", strings.NewReader(`{"email":"ada@example.com","password":"a long enough password"}`),
+		"User-Agent", strings.Repeat("x", 100_000))
+	if res.status != http.StatusOK {
+		t.Fatalf("login with a 100,000-character User-Agent: %d %s", res.status, res.raw)
+	}
+	if ua, _ := res.body["session"].(map[string]any)["user_agent"].(string); len(ua) > 300 {
+		t.Errorf("session user agent has %d characters; want it cut", len(ua))
+	}
+}

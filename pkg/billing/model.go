@@ -106,10 +106,10 @@ func (w walletItem) wallet() Wallet {
 		Balance:             w.Balance,
 		LowBalanceThreshold: w.Threshold,
 		BelowThreshold:      w.Balance < w.Threshold,
-		UpdatedAt:           parseTime(w.UpdatedAt),
+		UpdatedAt:           store.ParseTime(w.UpdatedAt),
 	}
 	if w.BelowSince != "" {
-		t := parseTime(w.BelowSince)
+		t := store.ParseTime(w.BelowSince)
 		out.BelowThresholdSince = &t
 	}
 	return out
@@ -134,7 +134,7 @@ func (l ledgerItem) entry() LedgerEntry {
 		BalanceAfter: l.BalanceAfter,
 		Reason:       l.Reason,
 		Reference:    l.Reference,
-		CreatedAt:    parseTime(l.CreatedAt),
+		CreatedAt:    store.ParseTime(l.CreatedAt),
 	}
 }
 
@@ -183,13 +183,13 @@ func (p purchaseItem) purchase() Purchase {
 		Test:              p.Test,
 		InvoiceNumber:     p.InvoiceNumber,
 		CreatedBy:         p.CreatedBy,
-		CreatedAt:         parseTime(p.CreatedAt),
+		CreatedAt:         store.ParseTime(p.CreatedAt),
 	}
 	if p.Status == StatusPending {
 		out.CheckoutURL = p.CheckoutURL
 	}
 	if p.CompletedAt != "" {
-		t := parseTime(p.CompletedAt)
+		t := store.ParseTime(p.CompletedAt)
 		out.CompletedAt = &t
 	}
 	return out
@@ -200,18 +200,6 @@ type counterItem struct {
 	store.Item
 	SellerID string `dynamodbav:"seller_id"`
 	Last     int64  `dynamodbav:"last"`
-}
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }
 
 func itemAt(k store.Key, entity string) store.Item {

@@ -56,7 +56,7 @@ func (s *Service) CreatePurchase(ctx context.Context, workspaceID, userID, packI
 		CheckoutURL:       sess.URL,
 		Buyer:             b,
 		CreatedBy:         userID,
-		CreatedAt:         formatTime(now),
+		CreatedAt:         store.FormatTime(now),
 	}
 	put, err := s.store.PutNew(p)
 	if err != nil {
@@ -233,7 +233,7 @@ func (s *Service) completeItems(ctx context.Context, p purchaseItem) ([]types.Tr
 	done := p
 	done.Status = StatusCompleted
 	done.InvoiceNumber = fmt.Sprintf("%s-%06d", s.cfg.Seller.InvoicePrefix, seq)
-	done.CompletedAt = formatTime(now)
+	done.CompletedAt = store.FormatTime(now)
 	done.CheckoutURL = ""
 
 	purchaseUpdate := s.store.UpdateIn(store.PurchaseKey(p.WorkspaceID, p.ID),
@@ -376,4 +376,4 @@ func truncate(s string, n int) string {
 }
 
 // invoiceDate returns the date printed on a completed purchase's invoice.
-func invoiceDate(p purchaseItem) time.Time { return parseTime(p.CompletedAt) }
+func invoiceDate(p purchaseItem) time.Time { return store.ParseTime(p.CompletedAt) }

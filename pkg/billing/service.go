@@ -124,12 +124,12 @@ func newWalletItem(workspaceID string, balance, threshold int64, now time.Time) 
 		Balance:     balance,
 		Threshold:   threshold,
 		Version:     1,
-		CreatedAt:   formatTime(now),
-		UpdatedAt:   formatTime(now),
+		CreatedAt:   store.FormatTime(now),
+		UpdatedAt:   store.FormatTime(now),
 	}
 	if balance < threshold {
 		w.GSI2PK, w.GSI2SK = store.LowBalanceGSI2PK, workspaceID
-		w.BelowSince = formatTime(now)
+		w.BelowSince = store.FormatTime(now)
 	}
 	return w
 }
@@ -144,7 +144,7 @@ func newLedgerItem(workspaceID string, amount, balanceAfter int64, reason, refer
 		BalanceAfter: balanceAfter,
 		Reason:       reason,
 		Reference:    reference,
-		CreatedAt:    formatTime(now),
+		CreatedAt:    store.FormatTime(now),
 	}
 }
 
@@ -238,13 +238,13 @@ func (w walletItem) changed(balance, threshold int64, now time.Time) walletItem 
 	next := w
 	next.Balance, next.Threshold = balance, threshold
 	next.Version = w.Version + 1
-	next.UpdatedAt = formatTime(now)
+	next.UpdatedAt = store.FormatTime(now)
 	next.GSI2PK, next.GSI2SK, next.BelowSince = "", "", ""
 	if balance < threshold {
 		next.GSI2PK, next.GSI2SK = store.LowBalanceGSI2PK, w.WorkspaceID
 		next.BelowSince = w.BelowSince
 		if !wasBelow || next.BelowSince == "" {
-			next.BelowSince = formatTime(now)
+			next.BelowSince = store.FormatTime(now)
 		}
 	}
 	return next

@@ -93,8 +93,8 @@ func (it jobItem) state() JobState {
 		Attempts:     it.Attempts,
 		SESMessageID: it.SESID,
 		LastError:    it.LastError,
-		EnqueuedAt:   parseTime(it.EnqueuedAt),
-		SentAt:       parseTime(it.SentAt),
+		EnqueuedAt:   store.ParseTime(it.EnqueuedAt),
+		SentAt:       store.ParseTime(it.SentAt),
 	}
 }
 
@@ -154,7 +154,7 @@ func (q *Enqueuer) Enqueue(ctx context.Context, job Job) (bool, error) {
 		UpdateExpression:    aws.String("SET enqueued_at = :now, sqs_message_id = :mid"),
 		ConditionExpression: aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": &types.AttributeValueMemberS{Value: formatTime(now)},
+			":now": &types.AttributeValueMemberS{Value: store.FormatTime(now)},
 			":mid": &types.AttributeValueMemberS{Value: aws.ToString(out.MessageId)},
 		},
 	})
@@ -175,7 +175,7 @@ func (q *Enqueuer) record(ctx context.Context, job Job, now time.Time) (bool, er
 		EventID:  job.EventID,
 		To:       job.To,
 		Status:   StatusQueued,
-		QueuedAt: formatTime(now),
+		QueuedAt: store.FormatTime(now),
 	})
 	if err != nil {
 		return false, fmt.Errorf("encode email job %s: %w", job.ID, err)
@@ -201,16 +201,4 @@ func (q *Enqueuer) record(ctx context.Context, job Job, now time.Time) (bool, er
 		return false, fmt.Errorf("record email job %s: %w", job.ID, err)
 	}
 	return false, nil
-}
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }

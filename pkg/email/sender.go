@@ -205,7 +205,7 @@ func (s *Sender) claim(ctx context.Context, job Job, token string) (bool, error)
 			":queued":  str(StatusQueued),
 			":retry":   str(StatusRetry),
 			":token":   str(token),
-			":lease":   str(formatTime(now.Add(s.cfg.ClaimLease))),
+			":lease":   str(store.FormatTime(now.Add(s.cfg.ClaimLease))),
 			":zero":    &types.AttributeValueMemberN{Value: "0"},
 			":one":     &types.AttributeValueMemberN{Value: "1"},
 			":entity":  str(entityEmailJob),
@@ -231,7 +231,7 @@ func (s *Sender) claim(ctx context.Context, job Job, token string) (bool, error)
 		s.logger.Info("email job already handled; nothing sent", "job_id", job.ID, "status", it.Status)
 		return false, nil
 	}
-	if lease := parseTime(it.LeaseUntil); now.Before(lease) {
+	if lease := store.ParseTime(it.LeaseUntil); now.Before(lease) {
 		return false, fmt.Errorf("claim email job %s until %s: %w", job.ID, it.LeaseUntil, errClaimHeld)
 	}
 	return false, s.markUnconfirmed(ctx, it, now)
@@ -249,7 +249,7 @@ func (s *Sender) markUnconfirmed(ctx context.Context, it jobItem, now time.Time)
 			":unconfirmed": str(StatusUnconfirmed),
 			":sending":     str(StatusSending),
 			":token":       str(it.ClaimToken),
-			":now":         str(formatTime(now)),
+			":now":         str(store.FormatTime(now)),
 			":err":         str("the claim expired at " + it.LeaseUntil + " before the SES outcome was recorded"),
 		},
 	})
@@ -271,7 +271,7 @@ func (s *Sender) markUnconfirmed(ctx context.Context, it jobItem, now time.Time)
 // nothing.
 func (s *Sender) finish(ctx context.Context, job Job, token, set string, values map[string]types.AttributeValue) {
 	values[":token"] = str(token)
-	values[":now"] = str(formatTime(s.now()))
+	values[":now"] = str(store.FormatTime(s.now()))
 	_, err := s.store.Update(ctx, &dynamodb.UpdateItemInput{
 		Key:                       store.EmailJobKey(job.ID).Attributes(),
 		UpdateExpression:          aws.String(set + ", completed_at = :now REMOVE claim_token, lease_until"),

@@ -52,7 +52,7 @@ func (s *Service) AddDocument(ctx context.Context, caller *authn.Caller, client 
 		ContentType: PDFContentType,
 		Size:        int64(len(content)),
 		SHA256:      hex.EncodeToString(sum[:]),
-		CreatedAt:   formatTime(now),
+		CreatedAt:   store.FormatTime(now),
 	}
 	doc.Item = itemAt(store.DocumentKey(envelopeID, doc.ID), entityDocument)
 	doc.ObjectKey = fmt.Sprintf("envelopes/%s/documents/%s.pdf", envelopeID, doc.ID)
@@ -79,7 +79,7 @@ func (s *Service) AddDocument(ctx context.Context, caller *authn.Caller, client 
 		}
 
 		update := s.envelopeUpdate(st.envelope, "SET document_count = document_count + :one, updated_at = :now", nil,
-			map[string]types.AttributeValue{":now": str(formatTime(now))})
+			map[string]types.AttributeValue{":now": str(store.FormatTime(now))})
 		put, err := s.store.PutNew(doc)
 		if err != nil {
 			return fmt.Errorf("add document to envelope %s: %w", envelopeID, err)
@@ -113,9 +113,9 @@ func (s *Service) putDocumentObject(ctx context.Context, doc documentItem, conte
 		Bucket:         &s.bucket,
 		Key:            &doc.ObjectKey,
 		Body:           bytes.NewReader(content),
-		ContentLength:  ptr(int64(len(content))),
-		ContentType:    ptr(PDFContentType),
-		ChecksumSHA256: ptr(base64.StdEncoding.EncodeToString(sum)),
+		ContentLength:  new(int64(len(content))),
+		ContentType:    new(PDFContentType),
+		ChecksumSHA256: new(base64.StdEncoding.EncodeToString(sum)),
 		Metadata:       map[string]string{"sha256": doc.SHA256, "envelope-id": doc.EnvelopeID},
 	})
 	if err != nil {
@@ -183,7 +183,7 @@ func (s *Service) DeleteDocument(ctx context.Context, caller *authn.Caller, clie
 
 		now := s.now().UTC()
 		update := s.envelopeUpdate(st.envelope, "SET document_count = document_count - :one, updated_at = :now", nil,
-			map[string]types.AttributeValue{":now": str(formatTime(now))})
+			map[string]types.AttributeValue{":now": str(store.FormatTime(now))})
 		del := s.store.DeleteIf(store.DocumentKey(envelopeID, documentID), "", nil)
 		audit, err := s.auditPut(envelopeID, ActionDocumentDeleted, callerActor(caller, client),
 			map[string]string{"document_id": doc.ID, "filename": doc.Filename, "sha256": doc.SHA256}, now)

@@ -67,7 +67,7 @@ func TestAddDocumentStoresContentAndHash(t *testing.T) {
 
 	stored, err := f.env.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{
 		Bucket: &f.env.BucketName,
-		Key:    ptr("envelopes/" + e.ID + "/documents/" + doc.ID + ".pdf"),
+		Key:    new("envelopes/" + e.ID + "/documents/" + doc.ID + ".pdf"),
 	})
 	if err != nil {
 		t.Fatalf("stored object: %v", err)

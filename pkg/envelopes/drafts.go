@@ -84,8 +84,8 @@ func (s *Service) Create(ctx context.Context, caller *authn.Caller, client Clien
 		Status:             StatusDraft,
 		Version:            1,
 		RecipientCount:     len(recipients),
-		CreatedAt:          formatTime(now),
-		UpdatedAt:          formatTime(now),
+		CreatedAt:          store.FormatTime(now),
+		UpdatedAt:          store.FormatTime(now),
 	}
 	env.GSI1PK, env.GSI1SK = store.EnvelopesGSI1PK(workspacePK), id
 	if caller.Kind == authn.KindAPIKey {
@@ -263,7 +263,7 @@ func (s *Service) Update(ctx context.Context, caller *authn.Caller, client Clien
 		now := s.now().UTC()
 		next := st
 		next.envelope.Version++
-		next.envelope.UpdatedAt = formatTime(now)
+		next.envelope.UpdatedAt = store.FormatTime(now)
 		if in.Title != nil {
 			next.envelope.Title = title
 		}
@@ -334,7 +334,7 @@ func (s *Service) Delete(ctx context.Context, caller *authn.Caller, envelopeID s
 		items := []types.TransactWriteItem{{Delete: &types.Delete{
 			TableName:                 &table,
 			Key:                       store.EnvelopeKey(envelopeID).Attributes(),
-			ConditionExpression:       ptr("#status = :status AND #version = :version"),
+			ConditionExpression:       new("#status = :status AND #version = :version"),
 			ExpressionAttributeNames:  map[string]string{"#status": "status", "#version": "version"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":status": str(StatusDraft), ":version": num(st.envelope.Version)},
 		}}}

@@ -182,8 +182,8 @@ func (e envelopeItem) envelope() Envelope {
 		VoidedBy:           e.VoidedBy,
 		RejectReason:       e.RejectReason,
 		RejectedBy:         e.RejectedBy,
-		CreatedAt:          parseTime(e.CreatedAt),
-		UpdatedAt:          parseTime(e.UpdatedAt),
+		CreatedAt:          store.ParseTime(e.CreatedAt),
+		UpdatedAt:          store.ParseTime(e.UpdatedAt),
 		SentAt:             optionalTime(e.SentAt),
 		CompletedAt:        optionalTime(e.CompletedAt),
 		RejectedAt:         optionalTime(e.RejectedAt),
@@ -267,7 +267,7 @@ func (d documentItem) document() Document {
 		ContentType: d.ContentType,
 		Size:        d.Size,
 		SHA256:      d.SHA256,
-		CreatedAt:   parseTime(d.CreatedAt),
+		CreatedAt:   store.ParseTime(d.CreatedAt),
 	}
 }
 
@@ -294,7 +294,7 @@ func (a auditItem) entry() AuditEntry {
 		IP:        a.IP,
 		UserAgent: a.UserAgent,
 		Details:   a.Details,
-		CreatedAt: parseTime(a.CreatedAt),
+		CreatedAt: store.ParseTime(a.CreatedAt),
 	}
 }
 
@@ -309,23 +309,11 @@ type signingItem struct {
 	CreatedAt   string `dynamodbav:"created_at"`
 }
 
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 func optionalTime(s string) *time.Time {
 	if s == "" {
 		return nil
 	}
-	t := parseTime(s)
+	t := store.ParseTime(s)
 	return &t
 }
 

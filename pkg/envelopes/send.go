@@ -49,10 +49,10 @@ func (s *Service) Send(ctx context.Context, caller *authn.Caller, client Client,
 		next.envelope.Status = StatusSent
 		next.envelope.Version++
 		next.envelope.CreditsSpent = s.cfg.SendCost
-		next.envelope.SentAt = formatTime(now)
-		next.envelope.UpdatedAt = formatTime(now)
+		next.envelope.SentAt = store.FormatTime(now)
+		next.envelope.UpdatedAt = store.FormatTime(now)
 		update := s.envelopeUpdate(st.envelope, "SET #status = :sent, credits_spent = :cost, sent_at = :now, updated_at = :now", nil,
-			map[string]types.AttributeValue{":sent": str(StatusSent), ":cost": num(s.cfg.SendCost), ":now": str(formatTime(now))})
+			map[string]types.AttributeValue{":sent": str(StatusSent), ":cost": num(s.cfg.SendCost), ":now": str(store.FormatTime(now))})
 
 		activation, activated, err := s.activate(&next, firstOrder(st.signers()), now)
 		if err != nil {
@@ -150,14 +150,14 @@ func (s *Service) activate(st *state, order int, now time.Time) ([]types.Transac
 			"SET #status = :active, activated_at = :now, signing_token_hash = :hash",
 			"#status = :pending",
 			map[string]string{"#status": "status"},
-			map[string]types.AttributeValue{":active": str(RecipientActive), ":pending": str(RecipientPending), ":now": str(formatTime(now)), ":hash": str(hash)})
+			map[string]types.AttributeValue{":active": str(RecipientActive), ":pending": str(RecipientPending), ":now": str(store.FormatTime(now)), ":hash": str(hash)})
 
 		tok := signingItem{
 			Item:        itemAt(store.SigningTokenKey(hash), entitySigning),
 			EnvelopeID:  r.EnvelopeID,
 			RecipientID: r.ID,
 			Valid:       true,
-			CreatedAt:   formatTime(now),
+			CreatedAt:   store.FormatTime(now),
 		}
 		tok.ExpiresAt = now.Add(s.cfg.SigningLinkTTL).Unix()
 		put, err := s.store.PutNew(tok)
@@ -168,7 +168,7 @@ func (s *Service) activate(st *state, order int, now time.Time) ([]types.Transac
 		items = append(items, update, put)
 		activated = append(activated, r.ID)
 		st.recipients[i].Status = RecipientActive
-		st.recipients[i].ActivatedAt = formatTime(now)
+		st.recipients[i].ActivatedAt = store.FormatTime(now)
 		st.recipients[i].SigningTokenHash = hash
 	}
 	return items, activated, nil
@@ -219,7 +219,7 @@ func (s *Service) SigningLinks(ctx context.Context, caller *authn.Caller, client
 			Email:        r.Email,
 			RoutingOrder: r.RoutingOrder,
 			URL:          SigningLink(s.cfg.SigningBaseURL, SigningToken(s.cfg.SigningKey, e.ID, r.ID)),
-			ExpiresAt:    parseTime(r.ActivatedAt).Add(s.cfg.SigningLinkTTL).Truncate(time.Second),
+			ExpiresAt:    store.ParseTime(r.ActivatedAt).Add(s.cfg.SigningLinkTTL).Truncate(time.Second),
 		})
 		recipientIDs = append(recipientIDs, r.ID)
 	}

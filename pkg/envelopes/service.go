@@ -196,12 +196,12 @@ func (s *Service) load(ctx context.Context, envelopeID string) (state, error) {
 	table := s.store.Table()
 	in := &dynamodb.QueryInput{
 		TableName:              &table,
-		KeyConditionExpression: ptr("PK = :pk AND SK >= :sk"),
+		KeyConditionExpression: new("PK = :pk AND SK >= :sk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(store.EnvelopePK(envelopeID)),
 			":sk": str(store.DocumentSKPrefix()),
 		},
-		ConsistentRead: ptr(true),
+		ConsistentRead: new(true),
 	}
 
 	var st state
@@ -366,7 +366,7 @@ func (s *Service) auditPut(envelopeID, action string, by actor, details map[stri
 		IP:         by.IP,
 		UserAgent:  truncate(by.UserAgent, maxUserAgentLength),
 		Details:    details,
-		CreatedAt:  formatTime(now),
+		CreatedAt:  store.FormatTime(now),
 	}
 	put, err := s.store.PutNew(it)
 	if err != nil {
@@ -429,5 +429,3 @@ func str(s string) *types.AttributeValueMemberS { return &types.AttributeValueMe
 func num(n int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -168,7 +168,7 @@ func (s *Service) View(ctx context.Context, tok string, client Client) (SigningV
 	update := s.store.UpdateIn(c.recipient.key(), "SET viewed_at = :now",
 		"attribute_not_exists(viewed_at) AND #status = :active",
 		map[string]string{"#status": "status"},
-		map[string]types.AttributeValue{":now": str(formatTime(now)), ":active": str(RecipientActive)})
+		map[string]types.AttributeValue{":now": str(store.FormatTime(now)), ":active": str(RecipientActive)})
 	audit, err := s.auditPut(c.st.envelope.ID, ActionRecipientViewed, recipientActor(c.recipient, client), nil, now)
 	if err != nil {
 		return SigningView{}, err
@@ -182,7 +182,7 @@ func (s *Service) View(ctx context.Context, tok string, client Client) (SigningV
 	if err != nil {
 		return SigningView{}, fmt.Errorf("record view of envelope %s by recipient %s: %w", c.st.envelope.ID, c.recipient.ID, err)
 	}
-	c.recipient.ViewedAt = formatTime(now)
+	c.recipient.ViewedAt = store.FormatTime(now)
 	return c.view(), nil
 }
 
@@ -286,7 +286,7 @@ func (s *Service) signItems(c signingCase, typedName, imageKey string, client Cl
 	for i, r := range next.st.recipients {
 		if r.ID == c.recipient.ID {
 			next.st.recipients[i].Status = RecipientSigned
-			next.st.recipients[i].SignedAt = formatTime(now)
+			next.st.recipients[i].SignedAt = store.FormatTime(now)
 			next.st.recipients[i].TypedName = typedName
 			next.st.recipients[i].SignatureKey = imageKey
 			next.recipient = next.st.recipients[i]
@@ -308,11 +308,11 @@ func (s *Service) signItems(c signingCase, typedName, imageKey string, client Cl
 
 	e := &next.st.envelope
 	e.Version++
-	e.UpdatedAt = formatTime(now)
+	e.UpdatedAt = store.FormatTime(now)
 	update := "SET updated_at = :now"
-	values := map[string]types.AttributeValue{":now": str(formatTime(now))}
+	values := map[string]types.AttributeValue{":now": str(store.FormatTime(now))}
 	if completed {
-		e.Status, e.CompletedAt = StatusCompleted, formatTime(now)
+		e.Status, e.CompletedAt = StatusCompleted, store.FormatTime(now)
 		update += ", #status = :completed, completed_at = :now"
 		values[":completed"] = str(StatusCompleted)
 	}
@@ -320,7 +320,7 @@ func (s *Service) signItems(c signingCase, typedName, imageKey string, client Cl
 
 	recipientSet := "SET #status = :signed, signed_at = :now, typed_name = :typed, action_ip = :ip, action_user_agent = :ua"
 	recipientValues := map[string]types.AttributeValue{
-		":signed": str(RecipientSigned), ":active": str(RecipientActive), ":now": str(formatTime(now)),
+		":signed": str(RecipientSigned), ":active": str(RecipientActive), ":now": str(store.FormatTime(now)),
 		":typed": str(typedName), ":ip": str(client.IP), ":ua": str(truncate(client.UserAgent, maxUserAgentLength)),
 	}
 	if imageKey != "" {
@@ -386,8 +386,8 @@ func (s *Service) putSignatureImage(ctx context.Context, r recipientItem, image 
 		Bucket:        &s.bucket,
 		Key:           &key,
 		Body:          bytes.NewReader(image),
-		ContentLength: ptr(int64(len(image))),
-		ContentType:   ptr("image/png"),
+		ContentLength: new(int64(len(image))),
+		ContentType:   new("image/png"),
 	})
 	if err != nil {
 		return "", fmt.Errorf("store signature of recipient %s of envelope %s: %w", r.ID, r.EnvelopeID, err)
@@ -458,25 +458,25 @@ func (s *Service) Reject(ctx context.Context, tok string, client Client, in Reje
 		for i, r := range next.st.recipients {
 			if r.ID == c.recipient.ID {
 				next.st.recipients[i].Status = RecipientRejected
-				next.st.recipients[i].RejectedAt = formatTime(now)
+				next.st.recipients[i].RejectedAt = store.FormatTime(now)
 				next.st.recipients[i].RejectReason = reason
 				next.recipient = next.st.recipients[i]
 			}
 		}
 		e := &next.st.envelope
-		e.Status, e.RejectedAt, e.RejectedBy, e.RejectReason = StatusRejected, formatTime(now), c.recipient.ID, reason
+		e.Status, e.RejectedAt, e.RejectedBy, e.RejectReason = StatusRejected, store.FormatTime(now), c.recipient.ID, reason
 		e.Version++
-		e.UpdatedAt = formatTime(now)
+		e.UpdatedAt = store.FormatTime(now)
 		next.token.Valid = false
 
 		envelopeUpdate := s.envelopeUpdate(c.st.envelope,
 			"SET #status = :rejected, rejected_at = :now, rejected_by = :by, reject_reason = :reason, updated_at = :now", nil,
-			map[string]types.AttributeValue{":rejected": str(StatusRejected), ":now": str(formatTime(now)), ":by": str(c.recipient.ID), ":reason": str(reason)})
+			map[string]types.AttributeValue{":rejected": str(StatusRejected), ":now": str(store.FormatTime(now)), ":by": str(c.recipient.ID), ":reason": str(reason)})
 		recipientUpdate := s.store.UpdateIn(c.recipient.key(),
 			"SET #status = :rejected, rejected_at = :now, reject_reason = :reason, action_ip = :ip, action_user_agent = :ua",
 			"#status = :active", map[string]string{"#status": "status"},
 			map[string]types.AttributeValue{
-				":rejected": str(RecipientRejected), ":active": str(RecipientActive), ":now": str(formatTime(now)),
+				":rejected": str(RecipientRejected), ":active": str(RecipientActive), ":now": str(store.FormatTime(now)),
 				":reason": str(reason), ":ip": str(client.IP), ":ua": str(truncate(client.UserAgent, maxUserAgentLength)),
 			})
 		invalidations, err := s.invalidateTokens(c.st)
@@ -519,7 +519,7 @@ func (s *Service) invalidateTokens(st state) ([]types.TransactWriteItem, error) 
 		if r.SigningTokenHash == "" {
 			continue
 		}
-		activatedAt := parseTime(r.ActivatedAt)
+		activatedAt := store.ParseTime(r.ActivatedAt)
 		it := signingItem{
 			Item:        itemAt(store.SigningTokenKey(r.SigningTokenHash), entitySigning),
 			EnvelopeID:  r.EnvelopeID,

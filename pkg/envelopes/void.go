@@ -42,13 +42,13 @@ func (s *Service) Void(ctx context.Context, caller *authn.Caller, client Client,
 		now := s.now().UTC()
 		next := st
 		e := &next.envelope
-		e.Status, e.VoidedAt, e.VoidedBy, e.VoidReason = StatusVoided, formatTime(now), caller.UserID, reason
+		e.Status, e.VoidedAt, e.VoidedBy, e.VoidReason = StatusVoided, store.FormatTime(now), caller.UserID, reason
 		e.Version++
-		e.UpdatedAt = formatTime(now)
+		e.UpdatedAt = store.FormatTime(now)
 
 		update := s.envelopeUpdate(st.envelope,
 			"SET #status = :voided, voided_at = :now, voided_by = :by, void_reason = :reason, updated_at = :now", nil,
-			map[string]types.AttributeValue{":voided": str(StatusVoided), ":now": str(formatTime(now)), ":by": str(caller.UserID), ":reason": str(reason)})
+			map[string]types.AttributeValue{":voided": str(StatusVoided), ":now": str(store.FormatTime(now)), ":by": str(caller.UserID), ":reason": str(reason)})
 		invalidations, err := s.invalidateTokens(st)
 		if err != nil {
 			return err

@@ -146,7 +146,7 @@ func (m *Middleware) claim(ctx context.Context, key store.Key, fingerprint strin
 	_, err = m.store.DB().PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           &table,
 		Item:                                item,
-		ConditionExpression:                 ptr("attribute_not_exists(PK) OR expires_at < :now"),
+		ConditionExpression:                 new("attribute_not_exists(PK) OR expires_at < :now"),
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -257,5 +257,3 @@ func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -67,13 +67,13 @@ func (it notificationItem) notification() Notification {
 		Body:      it.Body,
 		EventID:   it.EventID,
 		Data:      it.Data,
-		CreatedAt: parseTime(it.CreatedAt),
+		CreatedAt: store.ParseTime(it.CreatedAt),
 	}
 	if n.Data == nil {
 		n.Data = map[string]string{}
 	}
 	if it.ReadAt != "" {
-		t := parseTime(it.ReadAt)
+		t := store.ParseTime(it.ReadAt)
 		n.ReadAt = &t
 	}
 	return n
@@ -112,7 +112,7 @@ func (s *Service) Create(ctx context.Context, userID string, n Notification) (bo
 		Body:      n.Body,
 		EventID:   n.EventID,
 		Data:      n.Data,
-		CreatedAt: formatTime(n.CreatedAt),
+		CreatedAt: store.FormatTime(n.CreatedAt),
 	})
 	if err != nil {
 		return false, fmt.Errorf("create notification %s for user %s: %w", n.ID, userID, err)
@@ -221,7 +221,7 @@ func (s *Service) markReadUpdate(userID, notificationID string, now time.Time) t
 		"SET read_at = :now, expires_at = :expires",
 		"attribute_exists(PK) AND attribute_not_exists(read_at)", nil,
 		map[string]types.AttributeValue{
-			":now":     &types.AttributeValueMemberS{Value: formatTime(now)},
+			":now":     &types.AttributeValueMemberS{Value: store.FormatTime(now)},
 			":expires": &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(readRetention).Unix())},
 		})
 }
@@ -299,16 +299,4 @@ func (s *Service) markBatchRead(ctx context.Context, userID string, notification
 func notFound(notificationID string) error {
 	return &apperr.Error{Code: apperr.NotFound, Reason: "notification_not_found",
 		Message: fmt.Sprintf("Notification %q was not found.", notificationID)}
-}
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }

@@ -208,7 +208,7 @@ func (f *fixture) ownerMemberships(t *testing.T, orgID string) int {
 // that a rejected request wrote nothing.
 func (f *fixture) countItems(t *testing.T) int {
 	t.Helper()
-	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, Select: types.SelectCount, ConsistentRead: ptr(true)})
+	out, err := f.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.table, Select: types.SelectCount, ConsistentRead: new(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +222,10 @@ func (f *fixture) countOrgItems(t *testing.T, orgID string) int {
 	t.Helper()
 	out, err := f.db.Query(context.Background(), &dynamodb.QueryInput{
 		TableName:                 &f.table,
-		KeyConditionExpression:    ptr("PK = :pk"),
+		KeyConditionExpression:    new("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(store.OrgPK(orgID))},
 		Select:                    types.SelectCount,
-		ConsistentRead:            ptr(true),
+		ConsistentRead:            new(true),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -249,9 +249,9 @@ func (f *fixture) events(t *testing.T, typ, orgID string) []storedEvent {
 	var out []storedEvent
 	in := &dynamodb.ScanInput{
 		TableName:                 &f.table,
-		FilterExpression:          ptr("entity = :e AND workspace_id = :w"),
+		FilterExpression:          new("entity = :e AND workspace_id = :w"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":e": str("event"), ":w": str(orgID)},
-		ConsistentRead:            ptr(true),
+		ConsistentRead:            new(true),
 	}
 	if typ != "" {
 		*in.FilterExpression += " AND #t = :t"

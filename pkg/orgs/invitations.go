@@ -141,7 +141,7 @@ func (s *Service) newInvitationItem(orgID, email, role, invitedBy string, now ti
 		Email:      email,
 		Role:       role,
 		InvitedBy:  invitedBy,
-		CreatedAt:  formatTime(now),
+		CreatedAt:  store.FormatTime(now),
 		ValidUntil: validUntil.Unix(),
 		Status:     StatusPending,
 	}
@@ -192,7 +192,7 @@ func (s *Service) respond(inv invitationItem, status, by string, now time.Time) 
 			":status":   str(status),
 			":pending":  str(StatusPending),
 			":by":       str(by),
-			":now_time": str(formatTime(now)),
+			":now_time": str(store.FormatTime(now)),
 			":now":      num(now.Unix()),
 		})
 }

@@ -40,9 +40,9 @@ func (o orgItem) organization(role string) Organization {
 	return Organization{
 		ID:        o.ID,
 		Name:      o.Name,
-		CreatedAt: parseTime(o.CreatedAt),
+		CreatedAt: store.ParseTime(o.CreatedAt),
 		CreatedBy: o.CreatedBy,
-		UpdatedAt: parseTime(o.UpdatedAt),
+		UpdatedAt: store.ParseTime(o.UpdatedAt),
 		Role:      role,
 	}
 }
@@ -71,8 +71,8 @@ func newMemberItem(orgID, userID, role string, now time.Time) memberItem {
 		OrgID:     orgID,
 		UserID:    userID,
 		Role:      role,
-		JoinedAt:  formatTime(now),
-		UpdatedAt: formatTime(now),
+		JoinedAt:  store.FormatTime(now),
+		UpdatedAt: store.FormatTime(now),
 	}
 }
 
@@ -105,7 +105,7 @@ func (i invitationItem) invitation(orgName string) Invitation {
 		Role:             i.Role,
 		Status:           i.Status,
 		InvitedBy:        i.InvitedBy,
-		CreatedAt:        parseTime(i.CreatedAt),
+		CreatedAt:        store.ParseTime(i.CreatedAt),
 		ExpiresAt:        time.Unix(i.ValidUntil, 0).UTC(),
 	}
 }
@@ -134,18 +134,6 @@ type userProfile struct {
 // package reads.
 type emailClaim struct {
 	UserID string `dynamodbav:"user_id"`
-}
-
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }

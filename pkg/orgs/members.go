@@ -50,7 +50,7 @@ func (s *Service) ListMembers(ctx context.Context, userID, orgID string, limit i
 	out := make([]Member, 0, len(memberships))
 	for _, m := range memberships {
 		u := users[store.UserKey(m.UserID)]
-		out = append(out, Member{UserID: m.UserID, Name: u.Name, Email: u.Email, Role: m.Role, JoinedAt: parseTime(m.JoinedAt)})
+		out = append(out, Member{UserID: m.UserID, Name: u.Name, Email: u.Email, Role: m.Role, JoinedAt: store.ParseTime(m.JoinedAt)})
 	}
 	return out, next, nil
 }
@@ -102,7 +102,7 @@ func (s *Service) commitRoleChange(ctx context.Context, org orgItem, callerID st
 	now := s.now().UTC()
 	old := target.Role
 	target.Role = role
-	target.UpdatedAt = formatTime(now)
+	target.UpdatedAt = store.FormatTime(now)
 	items := []types.TransactWriteItem{
 		s.store.UpdateIn(store.MemberKey(orgID, targetID), "SET #role = :new, updated_at = :now", "#role = :old",
 			map[string]string{"#role": "role"},
@@ -275,5 +275,5 @@ func (s *Service) member(ctx context.Context, m memberItem) (Member, error) {
 	if err := s.store.Get(ctx, store.UserKey(m.UserID), &u); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Member{}, fmt.Errorf("read member %s of %s: %w", m.UserID, m.OrgID, err)
 	}
-	return Member{UserID: m.UserID, Name: u.Name, Email: u.Email, Role: m.Role, JoinedAt: parseTime(m.JoinedAt)}, nil
+	return Member{UserID: m.UserID, Name: u.Name, Email: u.Email, Role: m.Role, JoinedAt: store.ParseTime(m.JoinedAt)}, nil
 }

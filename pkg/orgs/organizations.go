@@ -30,9 +30,9 @@ func (s *Service) Create(ctx context.Context, userID, name string) (Organization
 		Item:       store.Item{PK: key.PK, SK: key.SK, Entity: entityOrganization},
 		ID:         orgID,
 		Name:       name,
-		CreatedAt:  formatTime(now),
+		CreatedAt:  store.FormatTime(now),
 		CreatedBy:  userID,
-		UpdatedAt:  formatTime(now),
+		UpdatedAt:  store.FormatTime(now),
 		OwnerCount: 1,
 	}
 	owner := newMemberItem(orgID, userID, authn.RoleOwner, now)
@@ -89,7 +89,7 @@ func (s *Service) Rename(ctx context.Context, userID, orgID, name string) (Organ
 		return Organization{}, err
 	}
 	now := s.now().UTC()
-	org.UpdatedAt = formatTime(now)
+	org.UpdatedAt = store.FormatTime(now)
 
 	err = s.store.Transact(ctx,
 		s.store.UpdateIn(store.OrgKey(orgID), "SET #name = :name, updated_at = :now", "attribute_exists(PK)",

@@ -40,7 +40,7 @@ func (s *Service) checkRoleIn(orgID, userID string, roles ...string) types.Trans
 // -delta owners remain.
 func (s *Service) addOwners(orgID string, delta int64, now time.Time) types.TransactWriteItem {
 	cond := "attribute_exists(PK)"
-	values := map[string]types.AttributeValue{":delta": num(delta), ":now": str(formatTime(now))}
+	values := map[string]types.AttributeValue{":delta": num(delta), ":now": str(store.FormatTime(now))}
 	if delta < 0 {
 		cond = "owner_count > :min"
 		values[":min"] = num(-delta)
@@ -97,7 +97,7 @@ func batchGet[T any](ctx context.Context, st *store.Store, keys []store.Key) (ma
 			}
 
 			res, err := st.DB().BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-				st.Table(): {Keys: pending, ConsistentRead: ptr(true)},
+				st.Table(): {Keys: pending, ConsistentRead: new(true)},
 			}})
 			if err != nil {
 				return nil, fmt.Errorf("batch get %d items: %w", len(keys), err)
@@ -149,5 +149,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

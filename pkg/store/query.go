@@ -66,12 +66,12 @@ func (s *Store) QueryPage(ctx context.Context, q Query, out any) (string, error)
 		KeyConditionExpression:    &condition,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-		ScanIndexForward:          ptr(!q.Descending),
+		ScanIndexForward:          new(!q.Descending),
 	}
 	if q.Index != "" {
 		in.IndexName = &q.Index
 	} else {
-		in.ConsistentRead = ptr(true)
+		in.ConsistentRead = new(true)
 	}
 	if q.Filter != "" {
 		in.FilterExpression = &q.Filter
@@ -88,7 +88,7 @@ func (s *Store) QueryPage(ctx context.Context, q Query, out any) (string, error)
 	// keep reading until the page is full or the partition ends.
 	var items []map[string]types.AttributeValue
 	for {
-		in.Limit = ptr(int32(q.Limit - len(items)))
+		in.Limit = new(int32(q.Limit - len(items)))
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
 			return "", fmt.Errorf("query %s %s: %w", q.Index, q.Partition, err)

@@ -142,7 +142,7 @@ func (s *Store) Get(ctx context.Context, key Key, out any) error {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
 		Key:            key.Attributes(),
-		ConsistentRead: ptr(true),
+		ConsistentRead: new(true),
 	})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
@@ -336,5 +336,3 @@ func FailedAt(err error, i int) bool {
 	var tx *TxCanceledError
 	return errors.As(err, &tx) && tx.Failed(i)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -187,7 +187,7 @@ func newDeliveryItem(ep endpointItem, eventID, eventType string, eventTime time.
 		Status:      StatusPending,
 		Round:       1,
 		Attempts:    []attemptItem{},
-		CreatedAt:   formatTime(now),
+		CreatedAt:   store.FormatTime(now),
 	}
 }
 
@@ -243,7 +243,7 @@ func (s *Service) send(ctx context.Context, d deliveryItem) error {
 		UpdateExpression:    aws.String("SET enqueued_at = :now"),
 		ConditionExpression: aws.String("round = :round"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":   str(formatTime(s.now())),
+			":now":   str(store.FormatTime(s.now())),
 			":round": &types.AttributeValueMemberN{Value: fmt.Sprint(d.Round)},
 		},
 	})
@@ -339,7 +339,7 @@ func (s *Service) Redeliver(ctx context.Context, caller *authn.Caller, endpointI
 			":failed":    str(StatusFailed),
 			":one":       &types.AttributeValueMemberN{Value: "1"},
 			":user":      str(caller.UserID),
-			":now":       str(formatTime(now)),
+			":now":       str(store.FormatTime(now)),
 			":expires":   &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(deliveryRetention).Unix())},
 		},
 	})
@@ -426,7 +426,7 @@ func (s *Service) sendRequested(ctx context.Context, d deliveryItem) error {
 			":failed":  str(StatusFailed),
 			":pending": str(StatusPending),
 			":error":   str("the delivery could not be queued; redeliver it"),
-			":now":     str(formatTime(s.now())),
+			":now":     str(store.FormatTime(s.now())),
 			":round":   &types.AttributeValueMemberN{Value: fmt.Sprint(d.Round)},
 		},
 	})

@@ -39,7 +39,7 @@ func (s *Service) recordSuccess(ctx context.Context, ep endpointItem, now time.T
 		ConditionExpression: aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":zero": &types.AttributeValueMemberN{Value: "0"},
-			":now":  str(formatTime(now)),
+			":now":  str(store.FormatTime(now)),
 		},
 		ReturnValues: types.ReturnValueNone,
 	})
@@ -60,7 +60,7 @@ func (s *Service) recordFailure(ctx context.Context, ep endpointItem, cause deli
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":zero": &types.AttributeValueMemberN{Value: "0"},
 			":one":  &types.AttributeValueMemberN{Value: "1"},
-			":now":  str(formatTime(now)),
+			":now":  str(store.FormatTime(now)),
 		},
 	})
 	if errors.Is(err, store.ErrConditionFailed) {
@@ -82,7 +82,7 @@ func (s *Service) recordFailure(ctx context.Context, ep endpointItem, cause deli
 // meetsDisableRule reports whether the endpoint's failure streak is long
 // enough, in deliveries and in time, to disable it.
 func (s *Service) meetsDisableRule(ep endpointItem, now time.Time) bool {
-	since := parseTime(ep.FailingSince)
+	since := store.ParseTime(ep.FailingSince)
 	return ep.ConsecutiveFailures >= s.cfg.DisableAfterFailures && !since.IsZero() && now.Sub(since) >= s.cfg.DisableAfterPeriod
 }
 
@@ -113,19 +113,19 @@ func (s *Service) disable(ctx context.Context, ep endpointItem, reason string, c
 			":false":  &types.AttributeValueMemberBOOL{Value: false},
 			":true":   &types.AttributeValueMemberBOOL{Value: true},
 			":reason": str(reason),
-			":now":    str(formatTime(now)),
+			":now":    str(store.FormatTime(now)),
 		})}
 	title, body := disabledText(ep, reason)
 	for _, userID := range users {
 		n := notificationItem{
-			ID:        derivedID(ids.Notification, now, ep.ID, formatTime(now), userID),
+			ID:        derivedID(ids.Notification, now, ep.ID, store.FormatTime(now), userID),
 			UserID:    userID,
 			Type:      NotificationEndpointDisabled,
 			Title:     title,
 			Body:      body,
 			EventID:   cause.EventID,
 			Data:      map[string]string{"webhook_id": ep.ID, "workspace_id": ep.WorkspaceID, "reason": reason, "delivery_id": cause.ID},
-			CreatedAt: formatTime(now),
+			CreatedAt: store.FormatTime(now),
 		}
 		key := store.NotificationKey(userID, n.ID)
 		n.Item = store.Item{PK: key.PK, SK: key.SK, Entity: "notification"}
@@ -164,7 +164,7 @@ func disabledText(ep endpointItem, reason string) (string, string) {
 	default:
 		return title, fmt.Sprintf("%d deliveries in a row to %s failed since %s, so SignSecure stopped sending events to it. "+
 			"Fix the receiver, send a test event, then enable the endpoint again.",
-			ep.ConsecutiveFailures, ep.URL, parseTime(ep.FailingSince).Format(time.RFC3339))
+			ep.ConsecutiveFailures, ep.URL, store.ParseTime(ep.FailingSince).Format(time.RFC3339))
 	}
 }
 

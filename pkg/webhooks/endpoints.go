@@ -96,12 +96,12 @@ func (s *Service) Create(ctx context.Context, caller *authn.Caller, in CreateInp
 		EventTypes:  eventTypes,
 		Enabled:     in.Enabled == nil || *in.Enabled,
 		Secret:      newSecret(),
-		CreatedAt:   formatTime(now),
+		CreatedAt:   store.FormatTime(now),
 		CreatedBy:   caller.UserID,
-		UpdatedAt:   formatTime(now),
+		UpdatedAt:   store.FormatTime(now),
 	}
 	if !it.Enabled {
-		it.DisabledReason, it.DisabledAt = DisabledByUser, formatTime(now)
+		it.DisabledReason, it.DisabledAt = DisabledByUser, store.FormatTime(now)
 	}
 
 	put, err := s.store.PutNew(it)
@@ -188,7 +188,7 @@ func (s *Service) Update(ctx context.Context, caller *authn.Caller, id string, i
 	now := s.now().UTC()
 	sets := []string{"updated_at = :now"}
 	var removes []string
-	values := map[string]types.AttributeValue{":now": str(formatTime(now))}
+	values := map[string]types.AttributeValue{":now": str(store.FormatTime(now))}
 	names := map[string]string{}
 	if in.URL != nil {
 		rawURL, err := s.checkEndpointURL(ctx, *in.URL)
@@ -339,10 +339,10 @@ func (s *Service) RotateSecret(ctx context.Context, caller *authn.Caller, id str
 				"secret = :secret, secret_version = secret_version + :one, secret_rotated_at = :now, updated_at = :now"),
 			ConditionExpression: aws.String("attribute_exists(PK) AND secret_version = :version"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":expires": str(formatTime(now.Add(s.cfg.RotationOverlap))),
+				":expires": str(store.FormatTime(now.Add(s.cfg.RotationOverlap))),
 				":secret":  str(secret),
 				":one":     &types.AttributeValueMemberN{Value: "1"},
-				":now":     str(formatTime(now)),
+				":now":     str(store.FormatTime(now)),
 				":version": &types.AttributeValueMemberN{Value: strconv.Itoa(it.SecretVersion)},
 			},
 		})

@@ -207,9 +207,9 @@ func (it endpointItem) endpoint() Endpoint {
 		FailingSince:            optionalTime(it.FailingSince),
 		LastSuccessAt:           optionalTime(it.LastSuccessAt),
 		LastFailureAt:           optionalTime(it.LastFailureAt),
-		CreatedAt:               parseTime(it.CreatedAt),
+		CreatedAt:               store.ParseTime(it.CreatedAt),
 		CreatedBy:               it.CreatedBy,
-		UpdatedAt:               parseTime(it.UpdatedAt),
+		UpdatedAt:               store.ParseTime(it.UpdatedAt),
 	}
 	if e.Events == nil {
 		e.Events = []string{}
@@ -225,7 +225,7 @@ func (it endpointItem) endpoint() Endpoint {
 // the current one, and the previous one during the rotation window.
 func (it endpointItem) signingSecrets(now time.Time) []string {
 	secrets := []string{it.Secret}
-	if it.PreviousSecret != "" && now.Before(parseTime(it.PreviousSecretExpiresAt)) {
+	if it.PreviousSecret != "" && now.Before(store.ParseTime(it.PreviousSecretExpiresAt)) {
 		secrets = append(secrets, it.PreviousSecret)
 	}
 	return secrets
@@ -301,7 +301,7 @@ func (it deliveryItem) delivery() Delivery {
 		RedeliveredAt: optionalTime(it.RedeliveredAt),
 		AttemptCount:  it.AttemptCount,
 		NextAttemptAt: optionalTime(it.NextAttemptAt),
-		CreatedAt:     parseTime(it.CreatedAt),
+		CreatedAt:     store.ParseTime(it.CreatedAt),
 		CompletedAt:   optionalTime(it.CompletedAt),
 	}
 	if it.LastStatusCode != 0 {
@@ -331,7 +331,7 @@ func (it deliveryItem) detail() DeliveryDetail {
 	for _, a := range it.Attempts {
 		attempt := Attempt{
 			Number:          a.Number,
-			At:              parseTime(a.At),
+			At:              store.ParseTime(a.At),
 			LatencyMS:       a.LatencyMS,
 			ResponseExcerpt: a.ResponseExcerpt,
 			NextAttemptAt:   optionalTime(a.NextAttemptAt),
@@ -372,22 +372,10 @@ func derivedID(prefix string, t time.Time, parts ...string) string {
 	return prefix + "_" + strings.ToLower(id.String())
 }
 
-const timeLayout = time.RFC3339Nano
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
 func optionalTime(s string) *time.Time {
 	if s == "" {
 		return nil
 	}
-	t := parseTime(s)
+	t := store.ParseTime(s)
 	return &t
 }

@@ -142,7 +142,7 @@ func (s *Sender) markAbandoned(ctx context.Context, m message) error {
 			":failed":  str(StatusFailed),
 			":pending": str(StatusPending),
 			":error":   str("an internal error stopped the last attempt; redeliver the delivery to try again"),
-			":now":     str(formatTime(s.svc.now())),
+			":now":     str(store.FormatTime(s.svc.now())),
 			":round":   &types.AttributeValueMemberN{Value: strconv.Itoa(m.Round)},
 		},
 		ReturnValues: types.ReturnValueNone,
@@ -200,7 +200,7 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, m message, recei
 	last := succeeded || gone || receives >= s.svc.cfg.MaxAttempts
 	delay := s.svc.cfg.retryDelay(receives)
 	if !last {
-		result.NextAttemptAt = formatTime(now.Add(delay))
+		result.NextAttemptAt = store.FormatTime(now.Add(delay))
 	}
 	if err := s.record(ctx, d, token, result, succeeded, last, now); err != nil {
 		return false, err
@@ -374,7 +374,7 @@ func (s *Sender) record(ctx context.Context, d deliveryItem, token string, r att
 	attempts := append(d.Attempts, attemptItem{
 		Number:          d.AttemptCount + 1,
 		Round:           d.Round,
-		At:              formatTime(r.At),
+		At:              store.FormatTime(r.At),
 		StatusCode:      r.StatusCode,
 		Error:           r.Error,
 		LatencyMS:       r.LatencyMS,
@@ -424,7 +424,7 @@ func (s *Sender) record(ctx context.Context, d deliveryItem, token string, r att
 	}
 	if last {
 		sets = append(sets, "completed_at = :now")
-		values[":now"] = str(formatTime(now))
+		values[":now"] = str(store.FormatTime(now))
 	}
 
 	_, err = s.svc.store.Update(ctx, &dynamodb.UpdateItemInput{
@@ -454,7 +454,7 @@ func (s *Sender) finishUnsent(ctx context.Context, d deliveryItem, token, reason
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":failed": str(StatusFailed),
 			":error":  str(reason),
-			":now":    str(formatTime(s.svc.now())),
+			":now":    str(store.FormatTime(s.svc.now())),
 			":token":  str(token),
 		},
 		ReturnValues: types.ReturnValueNone,
