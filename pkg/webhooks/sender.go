@@ -176,7 +176,10 @@ func (s *Sender) attempt(ctx context.Context, log *slog.Logger, m message, recei
 		return false, err
 	}
 	if !claimed {
+		// The other attempt ends within its lease, so look again soon after
+		// instead of waiting out the queue's visibility timeout.
 		log.Warn("webhook delivery is claimed by another attempt; the message will be received again")
+		s.changeVisibility(ctx, log, receiptHandle, s.svc.cfg.Timeout+leaseMargin)
 		return true, nil
 	}
 
