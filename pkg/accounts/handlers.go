@@ -161,7 +161,9 @@ func (h Handlers) RequireSession(next http.Handler) http.Handler {
 		}
 		user, sess, err := h.Service.Authenticate(r.Context(), tok)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="signsecure", error="invalid_token"`)
+			if apperr.CodeOf(err) == apperr.Unauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="signsecure", error="invalid_token"`)
+			}
 			return err
 		}
 		ctx := authn.WithCaller(r.Context(), &authn.Caller{

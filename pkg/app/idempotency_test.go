@@ -81,3 +81,41 @@ func TestIdempotencyKeyRejectedWhereResponseHoldsSecret(t *testing.T) {
 	bad := api.do("POST", "/v1/organizations", token, strings.NewReader(`{"name":"Acme"}`), "Idempotency-Key", "has space")
 	wantProblem(t, bad, http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key")
 }
+
+func TestIdempotencyKeyScopedToWorkspace(t *testing.T) {
+	api := newTestAPI(t)
+	_, token := api.signup("ada@example.com", "a long enough password")
+	org := api.json("POST", "/v1/organizations", token, `{"name":"Acme"}`)
+	orgID := org.body["id"].(string)
+
+	inOrg := api.do("POST", "/v1/billing/purchases", token, strings.NewReader(`{"pack_id":"starter"}`), "Idempotency-Key", "buy-1", "X-Workspace-Id", orgID)
+	personal := api.do("POST", "/v1/billing/purchases", token, strings.NewReader(`{"pack_id":"starter"}`), "Idempotency-Key", "buy-1")
+	if inOrg.status != http.StatusCreated || personal.status != http.StatusCreated {
+		t.Fatalf("purchases: %d %s / %d %s", inOrg.status, inOrg.raw, personal.status, personal.raw)
+	}
+	if personal.body["id"] == inOrg.body["id"] || personal.header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("the personal purchase replayed the organization's %v", inOrg.body["id"])
+	}
+	if personal.body["workspace_id"] == orgID {
+		t.Errorf("the personal purchase belongs to %v", personal.body["workspace_id"])
+	}
+}
+
+func TestIdempotencyKeySameCallerAnyHeaderForm(t *testing.T) {
+	api := newTestAPI(t)
+	_, token := api.signup("ada@example.com", "a long enough password")
+	var ids []any
+	for _, auth := range []string{"Bearer " + token, "bearer " + token, "BEARER " + token} {
+		res := api.do("POST", "/v1/organizations", "", strings.NewReader(`{"name":"Scope"}`), "Idempotency-Key", "k-1", "Authorization", auth)
+		if res.status != http.StatusCreated {
+			t.Fatalf("%q: %d %s", auth[:6], res.status, res.raw)
+		}
+		ids = append(ids, res.body["id"])
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Errorf("one caller and key created %v; want one organization", ids)
+	}
+
+	empty := api.do("POST", "/v1/organizations", token, strings.NewReader(`{"name":"Empty"}`), "Idempotency-Key", "")
+	wantProblem(t, empty, http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key")
+}

@@ -2,7 +2,7 @@
 // Idempotency-Key header runs once, and a retry with the same key and body
 // gets the first response again.
 //
-// A record per credential and key is claimed with a conditional write
+// A record per caller, workspace and key is claimed with a conditional write
 // before the handler runs, so two concurrent requests with one key do the
 // work once: the second gets 409 until the first finishes. A retry with
 // the same key but another body, method or path gets 422. A response with
@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
+	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
 	"github.com/signsecure/signsecure/pkg/store"
 )
@@ -78,11 +79,12 @@ func New(s *store.Store, now func() time.Time) *Middleware {
 // header pass straight through.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		key := r.Header.Get(Header)
-		if key == "" {
+		values := r.Header.Values(Header)
+		if len(values) == 0 {
 			next.ServeHTTP(w, r)
 			return nil
 		}
+		key := values[0]
 		if err := checkKey(key); err != nil {
 			return err
 		}
@@ -96,9 +98,10 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 
-		// The record belongs to the credential that sent the request, so
-		// one caller's key never replays another caller's response.
-		scope := hash(r.Header.Get("Authorization"))
+		// The record belongs to the caller and the workspace it acts in,
+		// so one caller's key never replays another caller's response,
+		// nor a response made in another workspace.
+		scope := scopeOf(r)
 		itemKey := store.Key{PK: "IDEMPOTENCY#" + hash(scope+"\x00"+key), SK: "IDEMPOTENCY"}
 		fingerprint := hash(r.Method + "\x00" + r.URL.Path + "\x00" + r.URL.RawQuery + "\x00" + string(body))
 
@@ -118,7 +121,25 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// scopeOf returns who a key belongs to: an API key, or a user acting in a
+// workspace (every session of the user shares the scope). Public routes
+// have no caller; their paths carry what identifies them.
+func scopeOf(r *http.Request) string {
+	c, ok := authn.FromContext(r.Context())
+	switch {
+	case !ok:
+		return "public"
+	case c.Kind == authn.KindAPIKey:
+		return "key:" + c.APIKeyID
+	default:
+		return "user:" + c.UserID + ":" + c.WorkspaceID
+	}
+}
+
 func checkKey(key string) error {
+	if key == "" {
+		return apperr.InvalidField(Header, "invalid_idempotency_key", "Header %s is empty; send a unique value such as a UUID, or leave the header out.", Header)
+	}
 	if len(key) > maxKeyLength {
 		return apperr.InvalidField(Header, "invalid_idempotency_key", "Header %s is %d characters long; the limit is %d.", Header, len(key), maxKeyLength)
 	}
