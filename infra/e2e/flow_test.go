@@ -117,7 +117,7 @@ func TestProductFlow(t *testing.T) {
 	}
 
 	// A second envelope is rejected by one of its two parallel signers;
-	// the other is told by email.
+	// the other gets an email about it.
 	rejecter, bystander := "rj-"+u+"@example.com", "by-"+u+"@example.com"
 	rejected := key.must(http.StatusCreated, "POST", "/v1/envelopes", fmt.Sprintf(`{"title":"Offer %s","email_notifications":"all","recipients":[
 		{"name":"Reluctant","email":%q,"role":"signer","routing_order":1},

@@ -1,13 +1,11 @@
 package accounts
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the account and profile routes.
@@ -124,9 +122,6 @@ func (h Handlers) ListSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	caller := authn.MustFromContext(r.Context())
 	sessions, next, err := h.Service.ListSessions(r.Context(), caller.UserID, caller.SessionHash, limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}

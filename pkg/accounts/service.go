@@ -90,7 +90,7 @@ func NewService(s *store.Store, cfg Config, now func() time.Time, newWorkspace W
 	return &Service{store: s, cfg: cfg, now: now, dummyHash: dummy, newWorkspace: newWorkspace}, nil
 }
 
-// SignupInput is what a new user gives.
+// SignupInput is the sign-up request of a new user.
 type SignupInput struct {
 	Name     string `json:"name"`
 	Email    string `json:"email"`

@@ -1,12 +1,10 @@
 package apikeys
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the API key management routes.
@@ -52,9 +50,6 @@ func (h Handlers) List(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	keys, next, err := h.Service.List(r.Context(), authn.MustFromContext(r.Context()), limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}

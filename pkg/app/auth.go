@@ -38,10 +38,10 @@ type authHandler struct {
 	auth string
 }
 
-// markAuth sets each route's Auth from its handler's middleware; routes
-// without authentication middleware are public, and their POSTs get
-// Idempotency-Key handling here, since no authentication middleware
-// applies it.
+// markAuth sets each route's Auth from its handler's middleware. Routes
+// without authentication middleware are public. Their POSTs get
+// Idempotency-Key handling here, because no authentication middleware
+// applies it to them.
 func (a authenticator) markAuth(routes []httpapi.Route) []httpapi.Route {
 	for i := range routes {
 		routes[i].Auth = httpapi.AuthNone
@@ -145,9 +145,9 @@ func (a authenticator) any(next http.Handler) http.Handler {
 	})}
 }
 
-// workspace resolves X-Workspace-Id for a session caller: the user's own id
-// or no header means the personal workspace; an organization id needs a
-// membership, and anything else is a 404 that reveals nothing.
+// workspace resolves X-Workspace-Id for a session caller. No header, or the
+// user's own id, means the personal workspace. An organization id needs a
+// membership. Anything else is a 404 that reveals nothing.
 func (a authenticator) workspace(next http.Handler) http.Handler {
 	return httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		caller := authn.MustFromContext(r.Context())

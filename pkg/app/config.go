@@ -12,7 +12,7 @@ import (
 	"github.com/signsecure/signsecure/pkg/webhooks"
 )
 
-// Config is what every function reads from its environment.
+// Config is the configuration every function reads from its environment.
 type Config struct {
 	// TableName is the single DynamoDB table (TABLE_NAME).
 	TableName string

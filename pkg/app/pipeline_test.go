@@ -168,7 +168,7 @@ func TestEnvelopeCompletionThroughPipeline(t *testing.T) {
 				t.Fatalf("sign: %d %s", res.status, res.raw)
 			}
 
-			// The sender is told in app whatever the setting.
+			// The sender gets an in-app notification whatever the setting.
 			eventually(t, "the completion notification", func() bool {
 				res := p.json("GET", "/v1/notifications", token, "")
 				return strings.Contains(res.raw, id) && strings.Contains(res.raw, "envelope.completed")

@@ -76,7 +76,7 @@ func TestWorkerSampleEventsReachHandlers(t *testing.T) {
 	}
 
 	// The webhook sample names a delivery this fresh table lacks; the
-	// handler must still take it and answer without a Lambda error.
+	// handler must still take it and return without a Lambda error.
 	var deliveries events.SQSEvent
 	readSample(t, "webhook-sender.json", &deliveries)
 	if _, err := w.Webhooks.Handle(context.Background(), deliveries); err != nil {

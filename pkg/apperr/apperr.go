@@ -27,7 +27,7 @@ const (
 	Conflict           Code = "conflict"            // 409: the resource's state does not allow the change
 	TooLarge           Code = "too_large"           // 413: the body is over the limit
 	Unprocessable      Code = "unprocessable"       // 422: well-formed but cannot be processed
-	RateLimited        Code = "rate_limited"        // 429: too many requests; RetryAfter says when to retry
+	RateLimited        Code = "rate_limited"        // 429: too many requests; RetryAfter gives the wait before a retry
 	Internal           Code = "internal"            // 500: a bug or an outage; details are only logged
 )
 

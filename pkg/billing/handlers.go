@@ -10,7 +10,6 @@ import (
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the billing routes.
@@ -78,9 +77,6 @@ func (h Handlers) ListLedger(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := authn.MustFromContext(r.Context())
 	entries, next, err := h.Service.ListLedger(r.Context(), c.WorkspaceID, limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}
@@ -157,9 +153,6 @@ func (h Handlers) ListPurchases(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	purchases, next, err := h.Service.ListPurchases(r.Context(), c.WorkspaceID, limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the envelope and signing routes.
@@ -100,9 +99,6 @@ func (h Handlers) List(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	list, next, err := h.Service.List(r.Context(), authn.MustFromContext(r.Context()), r.URL.Query().Get("status"), limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}
@@ -174,9 +170,6 @@ func (h Handlers) ListAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	entries, next, err := h.Service.ListAudit(r.Context(), authn.MustFromContext(r.Context()), r.PathValue("id"), limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}

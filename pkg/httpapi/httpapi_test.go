@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/httpapi"
+	"github.com/signsecure/signsecure/pkg/store"
 )
 
 type payload struct {
@@ -221,5 +223,23 @@ func TestNotFoundDetailRedactsTokens(t *testing.T) {
 	}
 	if d, _ := body["detail"].(string); !strings.Contains(d, "sst_[redacted]") {
 		t.Errorf("detail = %q; want the redacted segment", d)
+	}
+}
+
+func TestWriteErrorMapsStoreCursorError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v1/things?cursor=forged", nil)
+	httpapi.WriteError(rec, req, fmt.Errorf("list things: %w", store.ErrInvalidCursor))
+
+	var body map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 400 {
+		t.Errorf("status = %d; want 400", rec.Code)
+	}
+	if body["code"] != "invalid_cursor" || body["field"] != "cursor" {
+		t.Errorf("problem = %v; want code invalid_cursor on field cursor", body)
+	}
+	if d, _ := body["detail"].(string); !strings.Contains(d, "forged") {
+		t.Errorf("detail %q does not name the cursor", d)
 	}
 }

@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
+	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // ProblemContentType is the media type of error responses (RFC 9457).
@@ -71,7 +73,14 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 // WriteError writes err as a problem response. An error that is not an
 // *apperr.Error is logged once, with the request id, and the client gets
 // a generic 500 that reveals nothing of it.
+//
+// A pagination cursor that the store rejected (store.ErrInvalidCursor) is
+// turned into the 400 invalid_cursor problem here, so no list handler
+// needs to map it.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInvalidCursor) && apperr.As(err) == nil {
+		err = InvalidCursor(r.URL.Query().Get("cursor"))
+	}
 	ae := apperr.As(err)
 	if ae == nil || ae.Code == apperr.Internal {
 		Logger(r.Context()).Error("request failed", "error", err.Error())

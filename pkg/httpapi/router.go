@@ -30,10 +30,10 @@ type Route struct {
 	// Auth is the credential the route accepts: AuthSession, AuthAny
 	// (session or API key) or AuthNone.
 	Auth string
-	// WritesTable marks a route that writes to the table, so its function
-	// gets write permissions. GET routes that only read leave it false;
-	// other methods, and routes that accept API keys (each request counts
-	// against the key's rate limit), always get write permissions.
+	// WritesTable marks a GET route that writes to the table, so its
+	// function gets write permissions. Other methods always get them, and
+	// so do routes that accept API keys, because each API-key request
+	// counts against the key's rate limit.
 	WritesTable bool
 }
 

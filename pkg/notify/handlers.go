@@ -2,14 +2,12 @@ package notify
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sort"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the notification and preference routes. Notifications
@@ -69,9 +67,6 @@ func (h Handlers) List(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	list, next, err := h.Service.List(r.Context(), userID, unreadOnly, limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}

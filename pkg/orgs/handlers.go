@@ -1,13 +1,11 @@
 package orgs
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/signsecure/signsecure/pkg/apperr"
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the organization, workspace and invitation routes. Each
@@ -120,7 +118,7 @@ func (h Handlers) ListWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	}
 	list, next, err := h.Service.ListWorkspaces(r.Context(), userID, limit, cursor)
 	if err != nil {
-		return pageError(err, cursor)
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.Page[Workspace]{Data: list, NextCursor: next})
 	return nil
@@ -138,7 +136,7 @@ func (h Handlers) ListMembers(w http.ResponseWriter, r *http.Request) error {
 	}
 	list, next, err := h.Service.ListMembers(r.Context(), userID, r.PathValue("id"), limit, cursor)
 	if err != nil {
-		return pageError(err, cursor)
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.Page[Member]{Data: list, NextCursor: next})
 	return nil
@@ -210,7 +208,7 @@ func (h Handlers) ListInvitations(w http.ResponseWriter, r *http.Request) error 
 	}
 	list, next, err := h.Service.ListInvitations(r.Context(), userID, r.PathValue("id"), limit, cursor)
 	if err != nil {
-		return pageError(err, cursor)
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.Page[Invitation]{Data: list, NextCursor: next})
 	return nil
@@ -242,7 +240,7 @@ func (h Handlers) ListMyInvitations(w http.ResponseWriter, r *http.Request) erro
 	}
 	list, next, err := h.Service.ListMyInvitations(r.Context(), userID, limit, cursor)
 	if err != nil {
-		return pageError(err, cursor)
+		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, httpapi.Page[Invitation]{Data: list, NextCursor: next})
 	return nil
@@ -285,11 +283,4 @@ func (h Handlers) DeclineInvitation(w http.ResponseWriter, r *http.Request) erro
 	}
 	httpapi.NoContent(w)
 	return nil
-}
-
-func pageError(err error, cursor string) error {
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
-	return err
 }

@@ -1,12 +1,10 @@
 package webhooks
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/signsecure/signsecure/pkg/authn"
 	"github.com/signsecure/signsecure/pkg/httpapi"
-	"github.com/signsecure/signsecure/pkg/store"
 )
 
 // Handlers serves the webhook routes. Every member of a workspace may list
@@ -67,9 +65,6 @@ func (h Handlers) List(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	list, next, err := h.Service.List(r.Context(), authn.MustFromContext(r.Context()), limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}
@@ -140,9 +135,6 @@ func (h Handlers) ListDeliveries(w http.ResponseWriter, r *http.Request) error {
 	}
 	status := r.URL.Query().Get("status")
 	list, next, err := h.Service.ListDeliveries(r.Context(), authn.MustFromContext(r.Context()), r.PathValue("id"), status, limit, cursor)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		return httpapi.InvalidCursor(cursor)
-	}
 	if err != nil {
 		return err
 	}
